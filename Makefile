@@ -1,0 +1,53 @@
+# strata: build, test and demo. `make demo` and `make test` are all a fresh
+# Debian machine needs; both install missing system packages first.
+
+GO      ?= go
+PREFIX  ?= /usr
+DESTDIR ?=
+BIN     := bin
+
+# Debian packages strata builds and tests with (checked with dpkg, installed when missing).
+DEBS := gcc pkgconf ostree libostree-dev libglib2.0-dev libglib2.0-bin rpm createrepo-c \
+        bubblewrap dbus-daemon dbus-bin systemd polkitd libsolv-dev libsolvext-dev jq
+
+.PHONY: all build deps test demo bench install clean fmt vet
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/stratad ./cmd/stratad
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/strata ./cmd/strata
+	ln -sf strata $(BIN)/rpm-ostree
+
+deps:
+	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing missing packages:" $$missing; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+# The end-to-end tests drive bin/strata and bin/stratad; they need root (a sysroot,
+# a private system bus).
+test: deps build
+	$(GO) vet ./...
+	STRATA_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 30m ./...
+
+demo: deps build
+	$(GO) run ./tests/demo -strata $(BIN)/strata -stratad $(BIN)/stratad \
+		-policy dbus-policy/org.projectatomic.rpmostree1.conf
+
+install: build
+	install -D -m 0755 $(BIN)/stratad $(DESTDIR)$(PREFIX)/libexec/stratad
+	install -D -m 0755 $(BIN)/strata $(DESTDIR)$(PREFIX)/bin/strata
+	ln -sf strata $(DESTDIR)$(PREFIX)/bin/rpm-ostree
+	install -D -m 0644 dbus-policy/org.projectatomic.rpmostree1.conf \
+		$(DESTDIR)$(PREFIX)/share/dbus-1/system.d/org.projectatomic.rpmostree1.conf
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+vet:
+	$(GO) vet ./...
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,40 @@
+// Command stratad is strata's privileged daemon: it owns the host's OSTree
+// sysroot and serves the org.projectatomic.rpmostree1 API on the system bus.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/strata-os/strata/daemon"
+)
+
+func main() {
+	sysroot := flag.String("sysroot", "/", "the OSTree sysroot to manage")
+	runDir := flag.String("run-dir", "/run/strata", "directory for transaction sockets")
+	debug := flag.Bool("debug", false, "log debug messages")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "stratad: unexpected argument %q\n", flag.Arg(0))
+		os.Exit(2)
+	}
+
+	log := logrus.New()
+	log.SetOutput(os.Stderr)
+	if *debug {
+		log.SetLevel(logrus.DebugLevel)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	err := daemon.Run(ctx, daemon.Config{Sysroot: *sysroot, RunDir: *runDir, Log: log})
+	if err != nil {
+		log.WithError(err).Error("stratad failed")
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,256 @@
+// Package daemon is stratad's D-Bus face: it owns the bus name
+// org.projectatomic.rpmostree1, the Sysroot and OS objects, the client registry,
+// authorization, and the peer-to-peer servers of running transactions.
+//
+// It converts between the wire and Go and checks who may do what; the work
+// itself belongs to package transactions. Nothing here touches libostree except
+// through transactions.Engine.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+	"github.com/godbus/dbus/v5/introspect"
+	"github.com/godbus/dbus/v5/prop"
+	"github.com/sirupsen/logrus"
+
+	"github.com/strata-os/strata/internal/ostree"
+	"github.com/strata-os/strata/transactions"
+)
+
+// Config is what stratad's command line decides.
+type Config struct {
+	Sysroot string // the OSTree sysroot this daemon owns ("/" on a real host)
+	RunDir  string // where transaction sockets live
+	Log     *logrus.Logger
+	// PollInterval is how often the sysroot is checked for changes made by other
+	// tools (ostree admin); 0 means 2 s.
+	PollInterval time.Duration
+}
+
+// Daemon is the state of a running stratad. All of it hangs off this struct.
+type Daemon struct {
+	cfg    Config
+	conn   *dbus.Conn
+	engine *transactions.Engine
+	log    *logrus.Entry
+
+	mu           sync.Mutex
+	active       *transaction // the one transaction that may run, nil when idle
+	clients      map[string]string
+	sysrootProps *prop.Properties
+	osObjects    map[string]*osObject // by stateroot name
+}
+
+// Run serves the API on the system bus until ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = 2 * time.Second
+	}
+	log := logrus.NewEntry(cfg.Log)
+	if err := os.MkdirAll(cfg.RunDir, 0o755); err != nil {
+		return fmt.Errorf("creating run directory: %w", err)
+	}
+	engine, err := transactions.Open(ctx, cfg.Sysroot, log)
+	if err != nil {
+		return fmt.Errorf("loading sysroot %s: %w", cfg.Sysroot, err)
+	}
+	defer engine.Close()
+
+	conn, err := dbus.ConnectSystemBus()
+	if err != nil {
+		return fmt.Errorf("connecting to the system bus: %w", err)
+	}
+	defer conn.Close()
+
+	d := &Daemon{cfg: cfg, conn: conn, engine: engine, log: log,
+		clients: map[string]string{}, osObjects: map[string]*osObject{}}
+	if err := d.exportSysroot(); err != nil {
+		return err
+	}
+	if err := d.refresh(ctx, true); err != nil {
+		return err
+	}
+	reply, err := conn.RequestName(BusName, dbus.NameFlagDoNotQueue)
+	if err != nil {
+		return fmt.Errorf("requesting bus name %s: %w", BusName, err)
+	}
+	if reply != dbus.RequestNameReplyPrimaryOwner {
+		return fmt.Errorf("bus name %s is already owned: is another stratad or rpm-ostreed running?", BusName)
+	}
+	log.WithFields(logrus.Fields{"sysroot": cfg.Sysroot, "bus": BusName}).Info("serving")
+
+	d.watchClients()
+	ticker := time.NewTicker(cfg.PollInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			d.shutdown()
+			return nil
+		case <-conn.Context().Done():
+			return errors.New("lost the system bus connection")
+		case <-ticker.C:
+			if err := d.refresh(ctx, false); err != nil && !errors.Is(err, transactions.ErrBusy) {
+				log.WithError(err).Warn("refreshing state")
+			}
+		}
+	}
+}
+
+// shutdown cancels a running transaction and waits a bounded time for it to end,
+// so that a stop request never cuts a deployment write in half.
+func (d *Daemon) shutdown() {
+	d.mu.Lock()
+	t := d.active
+	d.mu.Unlock()
+	if t == nil {
+		return
+	}
+	t.cancel()
+	select {
+	case <-t.done:
+	case <-time.After(30 * time.Second):
+		d.log.Warn("transaction still running at shutdown")
+	}
+}
+
+func (d *Daemon) exportSysroot() error {
+	s := &sysrootObject{d: d}
+	if err := d.conn.Export(s, SysrootPath, SysrootIface); err != nil {
+		return err
+	}
+	props, err := prop.Export(d.conn, SysrootPath, prop.Map{SysrootIface: {
+		"Booted":                {Value: dbus.ObjectPath("/"), Emit: prop.EmitTrue},
+		"Path":                  {Value: d.cfg.Sysroot, Emit: prop.EmitConst},
+		"ActiveTransaction":     {Value: activeTransaction{}, Emit: prop.EmitTrue},
+		"ActiveTransactionPath": {Value: "", Emit: prop.EmitTrue},
+		"Deployments":           {Value: []map[string]dbus.Variant{}, Emit: prop.EmitTrue},
+		"AutomaticUpdatePolicy": {Value: "none", Emit: prop.EmitTrue},
+	}})
+	if err != nil {
+		return err
+	}
+	d.sysrootProps = props
+	if err := d.exportIntrospection(SysrootPath, node(nil, sysrootInterface)); err != nil {
+		return err
+	}
+	return d.exportTree()
+}
+
+// exportTree makes the path prefixes introspectable so `busctl tree` finds us.
+func (d *Daemon) exportTree() error {
+	d.mu.Lock()
+	children := []string{"Sysroot"}
+	for name := range d.osObjects {
+		children = append(children, objectName(name))
+	}
+	d.mu.Unlock()
+	sort.Strings(children)
+	for path, kids := range map[string][]string{
+		"/":                   {"org"},
+		"/org":                {"projectatomic"},
+		"/org/projectatomic":  {"rpmostree1"},
+		string(basePath):      children,
+	} {
+		if err := d.exportIntrospection(dbus.ObjectPath(path), node(kids)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *Daemon) exportIntrospection(path dbus.ObjectPath, n *introspect.Node) error {
+	return d.conn.Export(introspect.NewIntrospectable(n), path, introspectName)
+}
+
+// activeTransaction is the ActiveTransaction property: (method, sender, path).
+type activeTransaction struct {
+	Method, Sender, Path string
+}
+
+// refresh reloads the sysroot and updates every property, emitting
+// PropertiesChanged only for values that changed. With wait false it gives up
+// while a transaction runs (the transaction refreshes when it ends).
+func (d *Daemon) refresh(ctx context.Context, wait bool) error {
+	view := d.engine.TryView
+	if wait {
+		view = d.engine.View
+	}
+	var snap snapshot
+	err := view(ctx, func(s *ostree.Sysroot) error {
+		snap = takeSnapshot(s)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, name := range snap.stateroots {
+		if err := d.ensureOS(name); err != nil {
+			return err
+		}
+	}
+	setProp(d.sysrootProps, SysrootIface, "Deployments", snap.deployments)
+	setProp(d.sysrootProps, SysrootIface, "Booted", d.osPath(snap.bootedOS))
+	d.mu.Lock()
+	objects := make([]*osObject, 0, len(d.osObjects))
+	for _, o := range d.osObjects {
+		objects = append(objects, o)
+	}
+	d.mu.Unlock()
+	for _, o := range objects {
+		o.update(snap.perOS[o.name])
+	}
+	return nil
+}
+
+// setProp sets a property only when its value changed, so clients see one
+// PropertiesChanged per real change.
+func setProp(p *prop.Properties, iface, name string, v any) {
+	if reflect.DeepEqual(p.GetMust(iface, name), v) {
+		return
+	}
+	p.SetMust(iface, name, v)
+}
+
+func (d *Daemon) osPath(stateroot string) dbus.ObjectPath {
+	if stateroot == "" {
+		return "/"
+	}
+	return dbus.ObjectPath(basePath + "/" + objectName(stateroot))
+}
+
+// objectName maps a stateroot to an object path element: D-Bus allows only
+// [A-Za-z0-9_] there, so everything else becomes '_'.
+func objectName(stateroot string) string {
+	b := []byte(stateroot)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// setActive publishes the running transaction (nil: idle) in the Sysroot
+// properties.
+func (d *Daemon) setActive(t *transaction) {
+	d.mu.Lock()
+	d.active = t
+	d.mu.Unlock()
+	at, addr := activeTransaction{}, ""
+	if t != nil {
+		at = activeTransaction{Method: t.method, Sender: t.sender, Path: "/"}
+		addr = t.address()
+	}
+	setProp(d.sysrootProps, SysrootIface, "ActiveTransaction", at)
+	setProp(d.sysrootProps, SysrootIface, "ActiveTransactionPath", addr)
+}

@@ -1,0 +1,173 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/godbus/dbus/v5"
+	"github.com/godbus/dbus/v5/prop"
+
+	"github.com/strata-os/strata/transactions"
+)
+
+// osObject serves org.projectatomic.rpmostree1.OS for one stateroot.
+type osObject struct {
+	d     *Daemon
+	name  string
+	props *prop.Properties
+}
+
+// ensureOS exports the OS object of a stateroot the first time it is seen.
+func (d *Daemon) ensureOS(name string) error {
+	d.mu.Lock()
+	_, ok := d.osObjects[name]
+	d.mu.Unlock()
+	if ok {
+		return nil
+	}
+	o := &osObject{d: d, name: name}
+	path := d.osPath(name)
+	if err := d.conn.Export(o, path, OSIface); err != nil {
+		return err
+	}
+	props, err := prop.Export(d.conn, path, prop.Map{OSIface: {
+		"BootedDeployment":       {Value: dict{}, Emit: prop.EmitTrue},
+		"DefaultDeployment":      {Value: dict{}, Emit: prop.EmitTrue},
+		"RollbackDeployment":     {Value: dict{}, Emit: prop.EmitTrue},
+		"CachedUpdate":           {Value: dict{}, Emit: prop.EmitTrue},
+		"HasCachedUpdateRpmDiff": {Value: false, Emit: prop.EmitTrue},
+		"Name":                   {Value: name, Emit: prop.EmitConst},
+	}})
+	if err != nil {
+		return err
+	}
+	o.props = props
+	if err := d.exportIntrospection(path, node(nil, osInterface)); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.osObjects[name] = o
+	d.mu.Unlock()
+	return d.exportTree()
+}
+
+func (o *osObject) update(st osState) {
+	if st.booted == nil { // stateroot without deployments
+		st = osState{booted: dict{}, def: dict{}, rollback: dict{}, cachedUpdate: dict{}}
+	}
+	setProp(o.props, OSIface, "BootedDeployment", st.booted)
+	setProp(o.props, OSIface, "DefaultDeployment", st.def)
+	setProp(o.props, OSIface, "RollbackDeployment", st.rollback)
+	setProp(o.props, OSIface, "CachedUpdate", st.cachedUpdate)
+}
+
+// Upgrade deploys the newest commit of the current refspec.
+func (o *osObject) Upgrade(sender dbus.Sender, options map[string]dbus.Variant) (string, *dbus.Error) {
+	opts := transactions.UpgradeOptions{
+		AllowDowngrade: boolOpt(options, "allow-downgrade"),
+		CacheOnly:      boolOpt(options, "cache-only"),
+		DownloadOnly:   boolOpt(options, "download-only"),
+	}
+	return o.d.begin(request{
+		sender: sender, method: "Upgrade", title: "upgrade" + flagsTitle(options),
+		actions: []string{actionUpgrade},
+		run: func(ctx context.Context, p transactions.Progress) error {
+			_, err := o.d.engine.Upgrade(ctx, o.name, opts, p)
+			return err
+		},
+	})
+}
+
+// Rebase switches to another refspec; packages to layer come with issue #3.
+func (o *osObject) Rebase(sender dbus.Sender, options map[string]dbus.Variant, refspec string, packages []string) (string, *dbus.Error) {
+	if len(packages) > 0 {
+		return "", dbus.NewError("org.freedesktop.DBus.Error.NotSupported", []any{"rebasing with packages to install is not supported yet"})
+	}
+	opts := transactions.RebaseOptions{Revision: stringOpt(options, "revision"), CacheOnly: boolOpt(options, "cache-only")}
+	return o.d.begin(request{
+		sender: sender, method: "Rebase", title: "rebase " + refspec + flagsTitle(options),
+		actions: []string{actionRebase},
+		run: func(ctx context.Context, p transactions.Progress) error {
+			_, err := o.d.engine.Rebase(ctx, o.name, refspec, opts, p)
+			return err
+		},
+	})
+}
+
+// Deploy deploys a revision (checksum, version=…, revision=…) of the current refspec.
+func (o *osObject) Deploy(sender dbus.Sender, revision string, options map[string]dbus.Variant) (string, *dbus.Error) {
+	if strings.TrimSpace(revision) == "" {
+		return "", dbus.NewError("org.freedesktop.DBus.Error.InvalidArgs", []any{"deploy needs a revision: a commit checksum or a version"})
+	}
+	opts := transactions.DeployOptions{CacheOnly: boolOpt(options, "cache-only")}
+	return o.d.begin(request{
+		sender: sender, method: "Deploy", title: "deploy " + revision + flagsTitle(options),
+		actions: []string{actionDeploy},
+		run: func(ctx context.Context, p transactions.Progress) error {
+			_, err := o.d.engine.Deploy(ctx, o.name, revision, opts, p)
+			return err
+		},
+	})
+}
+
+// Rollback makes the previous deployment the default.
+func (o *osObject) Rollback(sender dbus.Sender, options map[string]dbus.Variant) (string, *dbus.Error) {
+	return o.d.begin(request{
+		sender: sender, method: "Rollback", title: "rollback" + flagsTitle(options),
+		actions: []string{actionRollback},
+		run: func(ctx context.Context, p transactions.Progress) error {
+			return o.d.engine.Rollback(ctx, o.name, p)
+		},
+	})
+}
+
+// Cleanup removes pending/rollback deployments, unused base commits, caches.
+func (o *osObject) Cleanup(sender dbus.Sender, elements []string) (string, *dbus.Error) {
+	if len(elements) == 0 {
+		return "", dbus.NewError("org.freedesktop.DBus.Error.InvalidArgs", []any{"cleanup needs at least one element (base, pending-deploy, rollback-deploy, repomd)"})
+	}
+	return o.d.begin(request{
+		sender: sender, method: "Cleanup", title: "cleanup " + strings.Join(elements, " "),
+		actions: []string{actionCleanup},
+		run: func(ctx context.Context, p transactions.Progress) error {
+			return o.d.engine.Cleanup(ctx, o.name, elements, p)
+		},
+	})
+}
+
+// DownloadUpdateRpmDiff fetches the metadata of the newest commit so that
+// CachedUpdate describes it (`upgrade --check` / `--preview`).
+func (o *osObject) DownloadUpdateRpmDiff(sender dbus.Sender) (string, *dbus.Error) {
+	return o.d.begin(request{
+		sender: sender, method: "DownloadUpdateRpmDiff", title: "Checking for updates",
+		actions: []string{actionUpgrade},
+		run: func(ctx context.Context, p transactions.Progress) error {
+			return o.d.engine.CheckUpdate(ctx, o.name, p)
+		},
+	})
+}
+
+func boolOpt(options map[string]dbus.Variant, key string) bool {
+	b, _ := options[key].Value().(bool)
+	return b
+}
+
+func stringOpt(options map[string]dbus.Variant, key string) string {
+	s, _ := options[key].Value().(string)
+	return s
+}
+
+// flagsTitle renders true boolean options into the transaction title, so that
+// "the same request" (which may join a running transaction) means the same flags.
+func flagsTitle(options map[string]dbus.Variant) string {
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(options)) {
+		if v, ok := options[k].Value().(bool); ok && v {
+			fmt.Fprintf(&b, " --%s", k)
+		}
+	}
+	return b.String()
+}

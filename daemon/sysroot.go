@@ -1,0 +1,115 @@
+package daemon
+
+import (
+	"context"
+
+	"github.com/godbus/dbus/v5"
+	"github.com/sirupsen/logrus"
+
+	"github.com/strata-os/strata/internal/ostree"
+	"github.com/strata-os/strata/transactions"
+)
+
+// sysrootObject serves org.projectatomic.rpmostree1.Sysroot.
+type sysrootObject struct{ d *Daemon }
+
+// RegisterClient records a client by its bus name (option "id" names it in logs
+// and in InitiatingClientDescription).
+func (s *sysrootObject) RegisterClient(sender dbus.Sender, options map[string]dbus.Variant) *dbus.Error {
+	id, _ := options["id"].Value().(string)
+	s.d.mu.Lock()
+	s.d.clients[string(sender)] = id
+	s.d.mu.Unlock()
+	s.d.log.WithFields(logrus.Fields{"client": sender, "id": id}).Debug("client registered")
+	return nil
+}
+
+func (s *sysrootObject) UnregisterClient(sender dbus.Sender, options map[string]dbus.Variant) *dbus.Error {
+	s.d.forgetClient(string(sender))
+	return nil
+}
+
+// Reload re-reads the sysroot (e.g. after `ostree admin` changed it).
+func (s *sysrootObject) Reload(sender dbus.Sender) *dbus.Error {
+	return s.reload()
+}
+
+// ReloadConfig re-reads configuration; strata has none beyond the sysroot yet.
+func (s *sysrootObject) ReloadConfig(sender dbus.Sender) *dbus.Error {
+	return s.reload()
+}
+
+func (s *sysrootObject) reload() *dbus.Error {
+	if err := s.d.refresh(context.Background(), false); err != nil {
+		if err == transactions.ErrBusy {
+			return nil // the running transaction refreshes everything when it ends
+		}
+		return failed(err)
+	}
+	return nil
+}
+
+// GetOS returns the OS object of a stateroot; "" means the booted one, or the
+// default deployment's on a host not booted from this sysroot.
+func (s *sysrootObject) GetOS(name string) (dbus.ObjectPath, *dbus.Error) {
+	if name == "" {
+		err := s.d.engine.View(context.Background(), func(sr *ostree.Sysroot) error {
+			name = transactions.DefaultOSName(sr)
+			return nil
+		})
+		if err != nil {
+			return "", failed(err)
+		}
+		if name == "" {
+			return "", dbus.NewError(errorPrefix+"Failed", []any{"the sysroot has no deployments; deploy one with `ostree admin deploy`"})
+		}
+	}
+	s.d.mu.Lock()
+	_, ok := s.d.osObjects[name]
+	s.d.mu.Unlock()
+	if !ok {
+		return "", dbus.NewError("org.freedesktop.DBus.Error.InvalidArgs", []any{"no stateroot named " + name})
+	}
+	return s.d.osPath(name), nil
+}
+
+// watchClients forgets registered clients that leave the bus, so a vanished
+// client never holds anything.
+func (d *Daemon) watchClients() {
+	_ = d.conn.AddMatchSignal(dbus.WithMatchInterface("org.freedesktop.DBus"), dbus.WithMatchMember("NameOwnerChanged"))
+	ch := make(chan *dbus.Signal, 16)
+	d.conn.Signal(ch)
+	go func() {
+		for sig := range ch {
+			if sig.Name != "org.freedesktop.DBus.NameOwnerChanged" || len(sig.Body) != 3 {
+				continue
+			}
+			name, _ := sig.Body[0].(string)
+			newOwner, _ := sig.Body[2].(string)
+			if newOwner == "" {
+				d.forgetClient(name)
+			}
+		}
+	}()
+}
+
+func (d *Daemon) forgetClient(name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.clients, name)
+}
+
+func (d *Daemon) clientDescription(sender string) string {
+	d.mu.Lock()
+	id := d.clients[sender]
+	d.mu.Unlock()
+	if id == "" {
+		return sender
+	}
+	return id + " (" + sender + ")"
+}
+
+// failed turns an error into the D-Bus error clients show to the user.
+func failed(err error) *dbus.Error {
+	return dbus.NewError(errorPrefix+"Failed", []any{err.Error()})
+}

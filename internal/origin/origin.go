@@ -1,0 +1,336 @@
+// Package origin owns the deployment origin file
+// (/ostree/deploy/<os>/deploy/<checksum>.<serial>.origin): a GLib keyfile
+// naming the ref a deployment follows and the package changes layered on it.
+//
+// It parses and rewrites that file without losing anything it does not
+// understand: other tools (ostree, rpm-ostree) keep their own groups and keys
+// there, so unknown groups, keys, comments and order survive a rewrite
+// byte for byte. It knows nothing about deployments, repos or packages
+// beyond the strings stored here.
+package origin
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Groups and keys strata reads and writes. The names are rpm-ostree's, so
+// deployments stay readable by either tool.
+const (
+	groupOrigin    = "origin"
+	groupPackages  = "packages"
+	groupOverrides = "overrides"
+
+	keyRefspec        = "refspec"
+	keyBaseRefspec    = "baserefspec"
+	keyOverrideCommit = "override-commit"
+	keyRequested      = "requested"
+	keyRequestedLocal = "requested-local"
+	keyRemove         = "remove"
+	keyReplaceLocal   = "replace-local"
+)
+
+// Origin is a parsed origin keyfile. The zero value is an empty file; use
+// New or Parse.
+type Origin struct {
+	lines []line
+}
+
+// Parse reads an origin file. It fails on keyfile syntax errors (naming the
+// line) and when there is no [origin] refspec or baserefspec.
+func Parse(data []byte) (*Origin, error) {
+	lines, err := parseLines(data)
+	if err != nil {
+		return nil, err
+	}
+	o := &Origin{lines: lines}
+	if o.Refspec() == "" {
+		if _, ok := o.Get(groupOrigin, "container-image-reference"); ok {
+			return nil, errors.New("origin has no [origin] refspec; it follows a container image, which strata cannot deploy: rebase to an ostree ref with 'strata rebase REMOTE:REF'")
+		}
+		return nil, errors.New("origin has no [origin] refspec; add a line \"refspec=REMOTE:REF\" under [origin]")
+	}
+	return o, nil
+}
+
+// New returns an origin that follows refspec and changes nothing.
+func New(refspec string) *Origin {
+	o := &Origin{}
+	o.Set(groupOrigin, keyRefspec, refspec)
+	return o
+}
+
+// Bytes renders the file: untouched lines exactly as read (with LF line
+// ends), changed and added entries in GLib's format.
+func (o *Origin) Bytes() []byte {
+	var b strings.Builder
+	for _, l := range o.lines {
+		b.WriteString(l.text)
+		b.WriteByte('\n')
+	}
+	return []byte(b.String())
+}
+
+// Clone returns an independent copy.
+func (o *Origin) Clone() *Origin {
+	return &Origin{lines: append([]line(nil), o.lines...)}
+}
+
+// Refspec is the ref the deployment follows: [origin] refspec, or
+// baserefspec, which rpm-ostree writes instead when packages are layered.
+// When both are present refspec wins, as in rpm-ostree.
+func (o *Origin) Refspec() string {
+	if r, ok := o.Get(groupOrigin, keyRefspec); ok && r != "" {
+		return r
+	}
+	r, _ := o.Get(groupOrigin, keyBaseRefspec)
+	return r
+}
+
+// SetRefspec changes the followed ref, in whichever of refspec/baserefspec
+// the file already uses (refspec if neither).
+func (o *Origin) SetRefspec(refspec string) {
+	key := keyRefspec
+	if _, hasRef := o.Get(groupOrigin, keyRefspec); !hasRef {
+		if _, hasBase := o.Get(groupOrigin, keyBaseRefspec); hasBase {
+			key = keyBaseRefspec
+		}
+	}
+	o.Set(groupOrigin, key, refspec)
+}
+
+// OverrideCommit is the commit pinned by "deploy <checksum>", or "".
+func (o *Origin) OverrideCommit() string {
+	c, _ := o.Get(groupOrigin, keyOverrideCommit)
+	return c
+}
+
+// SetOverrideCommit pins a commit; "" removes the pin.
+func (o *Origin) SetOverrideCommit(checksum string) {
+	if checksum == "" {
+		o.Delete(groupOrigin, keyOverrideCommit)
+		return
+	}
+	o.Set(groupOrigin, keyOverrideCommit, checksum)
+}
+
+// RequestedPackages are the package names/specs layered from repos.
+func (o *Origin) RequestedPackages() []string { return o.list(groupPackages, keyRequested) }
+
+// SetRequestedPackages replaces the requested packages; empty removes the key.
+func (o *Origin) SetRequestedPackages(pkgs []string) { o.setList(groupPackages, keyRequested, pkgs) }
+
+// RequestedLocalPackages are local RPMs layered, as "<sha256>:<nevra>".
+func (o *Origin) RequestedLocalPackages() []string {
+	return o.list(groupPackages, keyRequestedLocal)
+}
+
+// SetRequestedLocalPackages replaces the local packages; empty removes the key.
+func (o *Origin) SetRequestedLocalPackages(pkgs []string) {
+	o.setList(groupPackages, keyRequestedLocal, pkgs)
+}
+
+// OverrideRemove are base packages removed from the deployment.
+func (o *Origin) OverrideRemove() []string { return o.list(groupOverrides, keyRemove) }
+
+// SetOverrideRemove replaces the removed base packages; empty removes the key.
+func (o *Origin) SetOverrideRemove(pkgs []string) { o.setList(groupOverrides, keyRemove, pkgs) }
+
+// OverrideReplaceLocal are base packages replaced by local RPMs, as
+// "<sha256>:<nevra>".
+func (o *Origin) OverrideReplaceLocal() []string { return o.list(groupOverrides, keyReplaceLocal) }
+
+// SetOverrideReplaceLocal replaces the local replacements; empty removes the key.
+func (o *Origin) SetOverrideReplaceLocal(pkgs []string) {
+	o.setList(groupOverrides, keyReplaceLocal, pkgs)
+}
+
+// SplitRefspec splits "remote:ref" into its parts; a refspec without a
+// remote ("ref") gives remote "". Refs cannot contain ':', so the first one
+// separates.
+func SplitRefspec(refspec string) (remote, ref string) {
+	if remote, ref, ok := strings.Cut(refspec, ":"); ok {
+		return remote, ref
+	}
+	return "", refspec
+}
+
+func (o *Origin) list(group, key string) []string {
+	i := o.find(group, key)
+	if i < 0 {
+		return nil
+	}
+	return splitList(o.lines[i].value)
+}
+
+func (o *Origin) setList(group, key string, vals []string) {
+	raw := joinList(vals)
+	if raw == "" {
+		o.Delete(group, key)
+		return
+	}
+	o.setRaw(group, key, raw)
+}
+
+// Get returns the unescaped value of key in group. When a key appears more
+// than once, the last one counts, as in GLib.
+func (o *Origin) Get(group, key string) (string, bool) {
+	i := o.find(group, key)
+	if i < 0 {
+		return "", false
+	}
+	return unescape(o.lines[i].value), true
+}
+
+// Set stores value (escaped as GLib does) under group and key, replacing an
+// existing entry in place or adding one at the end of the group (adding the
+// group at the end of the file if needed). Values must be UTF-8 without NUL;
+// other bytes become U+FFFD. group and key must be valid keyfile names:
+// strata only passes constants, so anything else is a programming error and
+// panics rather than writing a file that cannot be read back.
+func (o *Origin) Set(group, key, value string) {
+	o.setRaw(group, key, escape(value, false))
+}
+
+// Delete removes every entry for key in group, and the group's header too if
+// nothing but blank lines remains under it.
+func (o *Origin) Delete(group, key string) {
+	kept := o.lines[:0]
+	cur := ""
+	for _, l := range o.lines {
+		if l.kind == lineGroup {
+			cur = l.group
+		}
+		if l.kind == lineEntry && cur == group && l.key == key {
+			continue
+		}
+		kept = append(kept, l)
+	}
+	o.lines = kept
+	o.dropEmptyGroups(group)
+}
+
+// find returns the index of the last entry for key in group, or -1.
+func (o *Origin) find(group, key string) int {
+	found := -1
+	cur := ""
+	for i, l := range o.lines {
+		switch l.kind {
+		case lineGroup:
+			cur = l.group
+		case lineEntry:
+			if cur == group && l.key == key {
+				found = i
+			}
+		}
+	}
+	return found
+}
+
+func (o *Origin) setRaw(group, key, raw string) {
+	if !validGroupName(group) {
+		panic(fmt.Sprintf("origin: invalid keyfile group name %q", group))
+	}
+	if !validKeyName(key) {
+		panic(fmt.Sprintf("origin: invalid keyfile key name %q", key))
+	}
+	entry := line{kind: lineEntry, text: key + "=" + raw, key: key, value: raw}
+	if i := o.find(group, key); i >= 0 {
+		o.lines[i] = entry
+		// Earlier duplicates would be shadowed anyway; drop them so the file
+		// says one thing.
+		o.dropDuplicatesBefore(i, group, key)
+		return
+	}
+	if at := o.groupEnd(group); at >= 0 {
+		o.lines = append(o.lines[:at], append([]line{entry}, o.lines[at:]...)...)
+		return
+	}
+	if n := len(o.lines); n > 0 && strings.TrimSpace(o.lines[n-1].text) != "" {
+		o.lines = append(o.lines, line{kind: lineOther, text: ""})
+	}
+	o.lines = append(o.lines,
+		line{kind: lineGroup, text: "[" + group + "]", group: group},
+		entry)
+}
+
+// groupEnd returns where a new entry for group goes: after the last entry
+// of the last section named group, or right after its header if it has no
+// entries; -1 if there is no such group. Comments and blank lines that
+// follow the last entry stay after it, since a comment usually introduces
+// what comes next.
+func (o *Origin) groupEnd(group string) int {
+	at := -1
+	cur := ""
+	for i, l := range o.lines {
+		switch l.kind {
+		case lineGroup:
+			cur = l.group
+			if cur == group {
+				at = i + 1
+			}
+		case lineEntry:
+			if cur == group {
+				at = i + 1
+			}
+		}
+	}
+	return at
+}
+
+func (o *Origin) dropDuplicatesBefore(last int, group, key string) {
+	kept := o.lines[:0]
+	cur := ""
+	for i, l := range o.lines {
+		if l.kind == lineGroup {
+			cur = l.group
+		}
+		if i < last && l.kind == lineEntry && cur == group && l.key == key {
+			continue
+		}
+		kept = append(kept, l)
+	}
+	o.lines = kept
+}
+
+// dropEmptyGroups removes sections named group that hold only blank lines,
+// with the blank lines before them when they were the end of the file.
+func (o *Origin) dropEmptyGroups(group string) {
+	for {
+		start := -1
+		for i, l := range o.lines {
+			if l.kind == lineGroup && l.group == group && o.sectionIsBlank(i) {
+				start = i
+				break
+			}
+		}
+		if start < 0 {
+			return
+		}
+		end := start + 1
+		for end < len(o.lines) && o.lines[end].kind != lineGroup {
+			end++
+		}
+		if end == len(o.lines) {
+			for start > 0 && o.lines[start-1].kind == lineOther && strings.TrimSpace(o.lines[start-1].text) == "" {
+				start--
+			}
+		}
+		o.lines = append(o.lines[:start], o.lines[end:]...)
+	}
+}
+
+// sectionIsBlank reports whether the section whose header is at index h has
+// nothing but blank lines.
+func (o *Origin) sectionIsBlank(h int) bool {
+	for _, l := range o.lines[h+1:] {
+		if l.kind == lineGroup {
+			return true
+		}
+		if l.kind == lineEntry || strings.TrimSpace(l.text) != "" {
+			return false
+		}
+	}
+	return true
+}

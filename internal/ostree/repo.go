@@ -1,0 +1,324 @@
+package ostree
+
+// #cgo pkg-config: ostree-1
+// #include <fcntl.h>
+// #include <stdlib.h>
+// #include "helpers.h"
+import "C"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+	"unsafe"
+)
+
+// Repo is an open OSTree repository.
+type Repo struct {
+	ptr  *C.OstreeRepo
+	path string
+	// borrowed is set for the repo handed out by Sysroot.Repo: its reference
+	// belongs to the Sysroot, so Close does nothing.
+	borrowed bool
+}
+
+// Commit is the parsed form of a commit object.
+type Commit struct {
+	Checksum, Parent, Subject, Body, Version string // Version = metadata "version"
+	Timestamp                                time.Time
+	// Metadata is the commit's a{sv}: s->string, b->bool, u->uint32,
+	// t->uint64, i->int32, x->int64, as->[]string, ay->[]byte, anything else
+	// -> its g_variant_print text.
+	Metadata map[string]any
+}
+
+// OpenRepo opens the repository at path.
+func OpenRepo(path string) (*Repo, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening repo %s: %w", path, err)
+	}
+	cpath := C.CString(abs)
+	defer C.free(unsafe.Pointer(cpath))
+	file := C.g_file_new_for_path(cpath)
+	defer C.g_object_unref(C.gpointer(file))
+	repo := C.ostree_repo_new(file)
+	var gerr *C.GError
+	if C.ostree_repo_open(repo, nil, &gerr) == 0 {
+		C.g_object_unref(C.gpointer(repo))
+		return nil, fmt.Errorf("opening repo %s: %w", abs, takeError(gerr))
+	}
+	return &Repo{ptr: repo, path: abs}, nil
+}
+
+// wrapRepo takes a new reference on repo for a Repo owned by someone else.
+func wrapRepo(repo *C.OstreeRepo) *Repo {
+	C.g_object_ref(C.gpointer(repo))
+	file := C.ostree_repo_get_path(repo) // borrowed
+	return &Repo{ptr: repo, path: takeString(C.g_file_get_path(file)), borrowed: true}
+}
+
+// Close releases the repository. It is safe to call more than once, and does
+// nothing on the repo returned by Sysroot.Repo (the Sysroot owns that one).
+func (r *Repo) Close() {
+	if r == nil || r.borrowed || r.ptr == nil {
+		return
+	}
+	C.g_object_unref(C.gpointer(r.ptr))
+	r.ptr = nil
+}
+
+// release drops a borrowed repo's reference; only its Sysroot calls it.
+func (r *Repo) release() {
+	if r != nil && r.ptr != nil {
+		C.g_object_unref(C.gpointer(r.ptr))
+		r.ptr = nil
+	}
+}
+
+// Path is the absolute path of the repository.
+func (r *Repo) Path() string { return r.path }
+
+func (r *Repo) check() error {
+	if r == nil || r.ptr == nil {
+		return errClosed
+	}
+	return nil
+}
+
+// ResolveRev resolves a ref ("ref" or "remote:ref") or checksum to a commit
+// checksum. A missing ref gives "" and nil when allowNoent is set.
+func (r *Repo) ResolveRev(ref string, allowNoent bool) (string, error) {
+	if err := r.check(); err != nil {
+		return "", err
+	}
+	cref := C.CString(ref)
+	defer C.free(unsafe.Pointer(cref))
+	noent := C.gboolean(C.FALSE)
+	if allowNoent {
+		noent = C.TRUE
+	}
+	var out *C.char
+	var gerr *C.GError
+	if C.ostree_repo_resolve_rev(r.ptr, cref, noent, &out, &gerr) == 0 {
+		return "", fmt.Errorf("resolving %s: %w", ref, takeError(gerr))
+	}
+	return takeString(out), nil
+}
+
+// ReadCommit loads and parses a commit object. checksum may also be a ref.
+func (r *Repo) ReadCommit(checksum string) (*Commit, error) {
+	csum, err := r.ResolveRev(checksum, false)
+	if err != nil {
+		return nil, fmt.Errorf("reading commit: %w", err)
+	}
+	ccsum := C.CString(csum)
+	defer C.free(unsafe.Pointer(ccsum))
+	var v *C.GVariant
+	var gerr *C.GError
+	if C.ostree_repo_load_variant(r.ptr, C.OSTREE_OBJECT_TYPE_COMMIT, ccsum, &v, &gerr) == 0 {
+		return nil, fmt.Errorf("reading commit %s: %w", csum, takeError(gerr))
+	}
+	defer C.g_variant_unref(v)
+
+	c := &Commit{
+		Checksum:  csum,
+		Parent:    takeString(C.ostree_commit_get_parent(v)),
+		Subject:   C.GoString(C.strata_commit_string(v, 3)),
+		Body:      C.GoString(C.strata_commit_string(v, 4)),
+		Timestamp: time.Unix(int64(C.ostree_commit_get_timestamp(v)), 0).UTC(),
+	}
+	md := C.strata_commit_metadata(v)
+	c.Metadata = vardictToGo(md)
+	C.g_variant_unref(md)
+	if s, ok := c.Metadata["version"].(string); ok {
+		c.Version = s
+	}
+	return c, nil
+}
+
+// ListRefs lists refs (local, and remote ones as "remote:ref") whose refspec
+// starts with prefix ("" = all), mapped to their checksums.
+func (r *Repo) ListRefs(prefix string) (map[string]string, error) {
+	if err := r.check(); err != nil {
+		return nil, err
+	}
+	cprefix, free := cstrOrNil(prefix)
+	defer free()
+	var tbl *C.GHashTable
+	var gerr *C.GError
+	if C.ostree_repo_list_refs_ext(r.ptr, cprefix, &tbl, C.OSTREE_REPO_LIST_REFS_EXT_NONE, nil, &gerr) == 0 {
+		return nil, fmt.Errorf("listing refs %q: %w", prefix, takeError(gerr))
+	}
+	defer C.g_hash_table_unref(tbl)
+	out := map[string]string{}
+	var it C.GHashTableIter
+	C.g_hash_table_iter_init(&it, tbl)
+	var k, v C.gpointer
+	for C.g_hash_table_iter_next(&it, &k, &v) != 0 {
+		out[C.GoString((*C.char)(k))] = C.GoString((*C.char)(v))
+	}
+	return out, nil
+}
+
+// SetRef points remote:ref (remote "" = local ref) at checksum in its own
+// transaction; checksum "" deletes the ref.
+func (r *Repo) SetRef(remote, ref, checksum string) error {
+	if err := r.check(); err != nil {
+		return err
+	}
+	cremote, f1 := cstrOrNil(remote)
+	defer f1()
+	cref := C.CString(ref)
+	defer C.free(unsafe.Pointer(cref))
+	ccsum, f2 := cstrOrNil(checksum)
+	defer f2()
+	return r.inTransaction(context.Background(), "setting ref "+ref, func(*C.GCancellable) error {
+		C.ostree_repo_transaction_set_ref(r.ptr, cremote, cref, ccsum)
+		return nil
+	})
+}
+
+// inTransaction runs fn between prepare_transaction and commit_transaction,
+// aborting the transaction when fn or the commit fails.
+func (r *Repo) inTransaction(ctx context.Context, what string, fn func(*C.GCancellable) error) error {
+	canc, release := cancellable(ctx)
+	defer release()
+	var gerr *C.GError
+	if C.ostree_repo_prepare_transaction(r.ptr, nil, canc, &gerr) == 0 {
+		return opError(ctx, what+": preparing transaction", gerr)
+	}
+	if err := fn(canc); err != nil {
+		r.abortTransaction()
+		return err
+	}
+	if C.ostree_repo_commit_transaction(r.ptr, nil, canc, &gerr) == 0 {
+		err := opError(ctx, what+": committing transaction", gerr)
+		r.abortTransaction()
+		return err
+	}
+	return nil
+}
+
+func (r *Repo) abortTransaction() {
+	var gerr *C.GError
+	if C.ostree_repo_abort_transaction(r.ptr, nil, &gerr) == 0 {
+		// Nothing more can be done; the next prepare_transaction cleans up
+		// the staging directory anyway.
+		takeError(gerr)
+	}
+}
+
+// RemoteList lists the configured remotes.
+func (r *Repo) RemoteList() ([]string, error) {
+	if err := r.check(); err != nil {
+		return nil, err
+	}
+	var n C.guint
+	strv := C.ostree_repo_remote_list(r.ptr, &n)
+	defer C.g_strfreev(strv)
+	out := goStrv(strv)
+	if out == nil {
+		out = []string{}
+	}
+	return out, nil
+}
+
+// RemoteURL returns the URL configured for remote name.
+func (r *Repo) RemoteURL(name string) (string, error) {
+	if err := r.check(); err != nil {
+		return "", err
+	}
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	var out *C.char
+	var gerr *C.GError
+	if C.ostree_repo_remote_get_url(r.ptr, cname, &out, &gerr) == 0 {
+		return "", fmt.Errorf("getting URL of remote %s: %w", name, takeError(gerr))
+	}
+	return takeString(out), nil
+}
+
+// Checkout checks commit out into destDir, which must not exist yet. Files
+// are hardlinked from the repo when its mode allows (bare repo, same
+// filesystem) and copied otherwise; ownership is kept (mode "none").
+func (r *Repo) Checkout(ctx context.Context, checksum, destDir string) error {
+	if err := r.check(); err != nil {
+		return err
+	}
+	if _, err := os.Lstat(destDir); err == nil {
+		return fmt.Errorf("checking out %s: %s already exists", checksum, destDir)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("checking out %s: %w", checksum, err)
+	}
+	cdest := C.CString(destDir)
+	defer C.free(unsafe.Pointer(cdest))
+	ccsum := C.CString(checksum)
+	defer C.free(unsafe.Pointer(ccsum))
+	canc, release := cancellable(ctx)
+	defer release()
+	var gerr *C.GError
+	if C.strata_checkout(r.ptr, cdest, ccsum, canc, &gerr) == 0 {
+		return opError(ctx, fmt.Sprintf("checking out %s to %s", checksum, destDir), gerr)
+	}
+	return nil
+}
+
+// CommitDir commits the tree at dir as it is on disk (owners, modes and
+// xattrs kept) with the given parent ("" = none), subject and metadata, and
+// points ref at it when ref is not "" (a "remote:ref" refspec is accepted).
+// It returns the new commit's checksum.
+func (r *Repo) CommitDir(ctx context.Context, dir, parent, subject string, metadata map[string]any, ref string) (string, error) {
+	if err := r.check(); err != nil {
+		return "", err
+	}
+	md, err := vardictFromGo(metadata)
+	if err != nil {
+		return "", fmt.Errorf("committing %s: %w", dir, err)
+	}
+	defer C.g_variant_unref(md)
+	cdir := C.CString(dir)
+	defer C.free(unsafe.Pointer(cdir))
+	cparent, f1 := cstrOrNil(parent)
+	defer f1()
+	csubject := C.CString(subject)
+	defer C.free(unsafe.Pointer(csubject))
+	cref, f2 := cstrOrNil(ref)
+	defer f2()
+
+	var checksum string
+	what := "committing " + dir
+	err = r.inTransaction(ctx, what, func(canc *C.GCancellable) error {
+		var gerr *C.GError
+		mtree := C.ostree_mutable_tree_new()
+		defer C.g_object_unref(C.gpointer(mtree))
+		if C.ostree_repo_write_dfd_to_mtree(r.ptr, C.AT_FDCWD, cdir, mtree, nil, canc, &gerr) == 0 {
+			return opError(ctx, what, gerr)
+		}
+		var root *C.GFile
+		if C.ostree_repo_write_mtree(r.ptr, mtree, &root, canc, &gerr) == 0 {
+			return opError(ctx, what, gerr)
+		}
+		defer C.g_object_unref(C.gpointer(root))
+		var out *C.char
+		if C.ostree_repo_write_commit(r.ptr, cparent, csubject, nil, md,
+			(*C.OstreeRepoFile)(unsafe.Pointer(root)), &out, canc, &gerr) == 0 {
+			return opError(ctx, what, gerr)
+		}
+		checksum = takeString(out)
+		if cref != nil {
+			ccsum := C.CString(checksum)
+			defer C.free(unsafe.Pointer(ccsum))
+			C.ostree_repo_transaction_set_refspec(r.ptr, cref, ccsum)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return checksum, nil
+}

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// These tests drive the walkthrough with stand-ins for strata and stratad
+// (the daemon stand-in is the fixture's; the CLI one is a shell script that
+// checks the daemon through the same bus), so the driver's orchestration and
+// cleanup are tested without the real binaries. The real run is `make demo`.
+
+const policy = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <policy user="root"><allow own="org.projectatomic.rpmostree1"/></policy>
+  <policy context="default"><allow send_destination="org.projectatomic.rpmostree1"/></policy>
+</busconfig>
+`
+
+const fakeStrata = `#!/bin/sh
+busctl --system status org.projectatomic.rpmostree1 >/dev/null || { echo "no daemon on the bus" >&2; exit 2; }
+echo "fake strata $*"
+[ "$1" = status ] && echo "Version: 2.0"
+[ "$1" = "$DEMO_TEST_FAIL_ON" ] && { echo "failing $1" >&2; exit 1; }
+exit 0
+`
+
+// TestMain builds the stand-in daemon once for all tests.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "demo-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin := filepath.Join(dir, "stratad")
+	if out, err := exec.Command("go", "build", "-o", bin, "../fixture/testdata/standin").CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		fmt.Fprintf(os.Stderr, "building stand-in daemon: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	os.Setenv(standinEnv, bin)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// standinEnv passes the stand-in's path from TestMain to the tests.
+const standinEnv = "DEMO_TEST_STANDIN"
+
+func setup(t *testing.T) (config, string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("the demo needs root")
+	}
+	dir := t.TempDir()
+	cfg := config{
+		strata:   filepath.Join(dir, "strata"),
+		stratad:  os.Getenv(standinEnv),
+		policies: []string{filepath.Join(dir, "policy.conf")},
+		// Share the fixture's usual cache: TMPDIR is redirected below.
+		cacheDir: os.TempDir(),
+	}
+	if err := os.WriteFile(cfg.strata, []byte(fakeStrata), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg.policies[0], []byte(policy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The driver's temp dir goes here, so the test can see it is removed.
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TMPDIR", tmp)
+	return cfg, tmp
+}
+
+func leftovers(t *testing.T, tmp string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(tmp, "strata-demo-*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestWalkthrough(t *testing.T) {
+	cfg, tmp := setup(t)
+	var out bytes.Buffer
+	if err := run(testContext(t), cfg, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	var cmds []string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(line, "$ ") {
+			cmds = append(cmds, line)
+		}
+	}
+	want := []string{"$ strata status", "$ strata upgrade", "$ strata status", "$ strata rollback", "$ strata status"}
+	if strings.Join(cmds, "|") != strings.Join(want, "|") {
+		t.Errorf("commands %q, want %q", cmds, want)
+	}
+	if !strings.Contains(out.String(), "$ strata upgrade\nfake strata upgrade\n") {
+		t.Errorf("output does not follow its command:\n%s", out.String())
+	}
+	if l := leftovers(t, tmp); len(l) != 0 {
+		t.Errorf("temp dir left behind: %v", l)
+	}
+}
+
+func TestWalkthroughStopsAtFailure(t *testing.T) {
+	cfg, tmp := setup(t)
+	t.Setenv("DEMO_TEST_FAIL_ON", "rollback")
+	var out bytes.Buffer
+	err := run(testContext(t), cfg, &out)
+	if err == nil || !strings.Contains(err.Error(), "strata rollback: exit status 1") {
+		t.Fatalf("run = %v, want the rollback failure\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "failing rollback") || !strings.Contains(out.String(), "stratad log tail") ||
+		!strings.Contains(out.String(), "standin: owning name") {
+		t.Errorf("output lacks the failure or the daemon log:\n%s", out.String())
+	}
+	if strings.Count(out.String(), "$ strata") != 4 {
+		t.Errorf("demo went on after the failure:\n%s", out.String())
+	}
+	if l := leftovers(t, tmp); len(l) != 0 {
+		t.Errorf("temp dir left behind: %v", l)
+	}
+}
+
+func TestWalkthroughCancelled(t *testing.T) {
+	cfg, tmp := setup(t)
+	ctx, cancel := context.WithCancel(testContext(t))
+	cancel() // as if Ctrl-C came before the first step
+	var out bytes.Buffer
+	if err := run(ctx, cfg, &out); err == nil {
+		t.Fatalf("cancelled run succeeded:\n%s", out.String())
+	}
+	if l := leftovers(t, tmp); len(l) != 0 {
+		t.Errorf("temp dir left behind: %v", l)
+	}
+}

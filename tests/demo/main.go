@@ -1,0 +1,178 @@
+// Command demo is the `make demo` driver: it builds a demo host (an OSTree
+// sysroot running 1.0, with 2.0 waiting on an HTTP remote), starts a private
+// system bus and stratad on it, and runs strata commands as a user would,
+// printing each command and its output.
+//
+// It owns nothing but this walkthrough; everything it runs is real and lives
+// in tests/fixture. It always stops its processes and removes its temp dir,
+// also on Ctrl-C.
+//
+//	go run ./tests/demo -strata bin/strata -stratad bin/stratad \
+//	    -policy dbus-policy/org.projectatomic.rpmostree1.conf
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/strata-os/strata/tests/fixture"
+)
+
+// step is one strata invocation of the walkthrough.
+type step struct {
+	args []string
+	// want lists strings the command's stdout must contain for the demo
+	// to count it as a success, beyond a zero exit.
+	want []string
+}
+
+// demoSteps is the walkthrough, in order.
+func demoSteps() []step {
+	return []step{
+		{args: []string{"status"}},
+		{args: []string{"upgrade"}},
+		{args: []string{"status"}, want: []string{"2.0"}},
+		// Package layering goes here once it lands, e.g.:
+		//   {args: []string{"install", "demo-extra"}},
+		//   {args: []string{"status"}, want: []string{"demo-extra"}},
+		//   {args: []string{"uninstall", "demo-extra"}},
+		{args: []string{"rollback"}},
+		{args: []string{"status"}},
+	}
+}
+
+type config struct {
+	strata, stratad string
+	policies        []string
+	verbose         bool
+	keep            bool
+	cacheDir        string // fixture cache; "" = the fixture's default
+}
+
+func main() {
+	var cfg config
+	var policy string
+	flag.StringVar(&cfg.strata, "strata", "bin/strata", "path to the strata CLI")
+	flag.StringVar(&cfg.stratad, "stratad", "bin/stratad", "path to the stratad daemon")
+	flag.StringVar(&policy, "policy", "dbus-policy/org.projectatomic.rpmostree1.conf", "D-Bus policy file(s) for the private bus, comma-separated")
+	flag.BoolVar(&cfg.verbose, "v", false, "copy the daemon's log to stderr as it runs")
+	flag.BoolVar(&cfg.keep, "keep", false, "keep the temp dir (for poking at the host afterwards)")
+	flag.StringVar(&cfg.cacheDir, "fixture-cache", "", "where the fixture keeps its golden host (default: the system temp dir)")
+	flag.Parse()
+	for _, p := range strings.Split(policy, ",") {
+		if p != "" {
+			cfg.policies = append(cfg.policies, p)
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// run returns instead of exiting so that its deferred cleanup always runs.
+	if err := run(ctx, cfg, os.Stdout); err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(os.Stderr, "demo interrupted; cleaned up")
+		} else {
+			fmt.Fprintln(os.Stderr, "demo failed:", err)
+		}
+		stop()
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg config, out io.Writer) (err error) {
+	for _, p := range []*string{&cfg.strata, &cfg.stratad} {
+		if *p, err = filepath.Abs(*p); err != nil {
+			return err
+		}
+		if _, err := os.Stat(*p); err != nil {
+			return fmt.Errorf("%w (build it with `make`)", err)
+		}
+	}
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("the demo deploys into an OSTree sysroot and must run as root")
+	}
+
+	tmp, err := os.MkdirTemp("", "strata-demo-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cfg.keep {
+			fmt.Fprintln(out, "kept", tmp)
+			return
+		}
+		if rmErr := fixture.RemoveAll(tmp); rmErr != nil && err == nil {
+			err = rmErr
+		}
+	}()
+
+	start := time.Now()
+	host, err := fixture.BuildHost(ctx, filepath.Join(tmp, "host"), fixture.Options{HTTP: true, CacheDir: cfg.cacheDir})
+	if err != nil {
+		return err
+	}
+	defer host.Close()
+	bus, err := fixture.StartBus(ctx, filepath.Join(tmp, "bus"), cfg.policies...)
+	if err != nil {
+		return err
+	}
+	defer bus.Stop()
+	var logw io.Writer
+	if cfg.verbose {
+		logw = os.Stderr
+	}
+	daemon, err := fixture.StartDaemon(ctx, cfg.stratad, bus, host.Sysroot, filepath.Join(tmp, "run"), logw)
+	if err != nil {
+		return err
+	}
+	defer daemon.Stop()
+	fmt.Fprintf(out, "# demo host ready in %v: sysroot %s, remote %s (%s carries 2.0)\n\n",
+		time.Since(start).Round(time.Millisecond), host.Sysroot, host.RemoteURL, fixture.StableRef)
+
+	for _, s := range demoSteps() {
+		if err := runStep(ctx, cfg.strata, bus, s, out); err != nil {
+			fmt.Fprintf(out, "\n--- stratad log tail ---\n%s\n", tail(daemon.Log(), 30))
+			return err
+		}
+	}
+	fmt.Fprintln(out, "# demo finished")
+	return nil
+}
+
+// runStep prints the command, then its output, the way a terminal would show it.
+func runStep(ctx context.Context, strata string, bus *fixture.Bus, s step, out io.Writer) error {
+	line := "strata " + strings.Join(s.args, " ")
+	fmt.Fprintf(out, "$ %s\n", line)
+	stdout, stderr, code, err := fixture.RunCLI(ctx, strata, bus, s.args...)
+	fmt.Fprint(out, stdout)
+	fmt.Fprint(out, stderr)
+	fmt.Fprintln(out)
+	if err != nil {
+		return fmt.Errorf("%s: %w", line, err)
+	}
+	if code != 0 {
+		return fmt.Errorf("%s: exit status %d", line, code)
+	}
+	for _, w := range s.want {
+		if !strings.Contains(stdout, w) {
+			return fmt.Errorf("%s: output lacks %q", line, w)
+		}
+	}
+	return nil
+}
+
+// tail returns at most n trailing lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

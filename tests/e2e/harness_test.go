@@ -1,0 +1,262 @@
+// Package e2e drives the real strata and stratad binaries against real OSTree
+// sysroots on a private system bus. Each test builds its own host (from a cached
+// golden copy), starts a bus and a daemon, runs CLI commands as a user would, and
+// checks the result with strata's JSON and with the ostree CLI itself.
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/strata-os/strata/tests/fixture"
+)
+
+// bins holds the binaries under test, built once by TestMain.
+var bins struct{ strata, stratad, rpmOstree, policy string }
+
+func TestMain(m *testing.M) {
+	if os.Geteuid() != 0 {
+		fmt.Println("e2e: tests need root (OSTree sysroots, a system bus); skipping")
+		os.Exit(0)
+	}
+	code, err := buildAndRun(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(1)
+	}
+	os.Exit(code)
+}
+
+func buildAndRun(m *testing.M) (int, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return 0, err
+	}
+	dir, err := os.MkdirTemp("", "strata-e2e-bin-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	for _, cmd := range []string{"strata", "stratad"} {
+		build := exec.Command("go", "build", "-o", filepath.Join(dir, cmd), "./cmd/"+cmd)
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			return 0, fmt.Errorf("building %s: %v\n%s", cmd, err, out)
+		}
+	}
+	bins.strata = filepath.Join(dir, "strata")
+	bins.stratad = filepath.Join(dir, "stratad")
+	bins.rpmOstree = filepath.Join(dir, "rpm-ostree")
+	if err := os.Symlink("strata", bins.rpmOstree); err != nil {
+		return 0, err
+	}
+	bins.policy = filepath.Join(root, "dbus-policy", "org.projectatomic.rpmostree1.conf")
+	return m.Run(), nil
+}
+
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("finding module root: %w", err)
+	}
+	return filepath.Dir(strings.TrimSpace(string(out))), nil
+}
+
+// env is one test's world: a host, its bus and its daemon.
+type env struct {
+	t      *testing.T
+	ctx    context.Context
+	dir    string
+	host   *fixture.Host
+	bus    *fixture.Bus
+	daemon *fixture.Daemon
+	runDir string
+}
+
+type envOptions struct {
+	http bool
+}
+
+func newEnv(t *testing.T, opts envOptions) *env {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	dir := t.TempDir()
+	host, err := fixture.BuildHost(ctx, filepath.Join(dir, "host"), fixture.Options{HTTP: opts.http})
+	if err != nil {
+		t.Fatalf("building host: %v", err)
+	}
+	t.Cleanup(func() { host.Close() })
+	bus, err := fixture.StartBus(ctx, filepath.Join(dir, "bus"), bins.policy)
+	if err != nil {
+		t.Fatalf("starting bus: %v", err)
+	}
+	t.Cleanup(func() { bus.Stop() })
+	e := &env{t: t, ctx: ctx, dir: dir, host: host, bus: bus}
+	e.startDaemon()
+	t.Cleanup(func() {
+		if e.daemon != nil {
+			e.daemon.Stop()
+		}
+		e.fsck()
+	})
+	return e
+}
+
+func (e *env) startDaemon() {
+	e.t.Helper()
+	// Transaction sockets must fit a sun_path (108 bytes): keep the run dir short.
+	if e.runDir == "" {
+		dir, err := os.MkdirTemp("", "strata-run-")
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		e.runDir = dir
+		e.t.Cleanup(func() { os.RemoveAll(dir) })
+	}
+	d, err := fixture.StartDaemon(e.ctx, bins.stratad, e.bus, e.host.Sysroot, e.runDir, nil)
+	if err != nil {
+		e.t.Fatalf("starting stratad: %v", err)
+	}
+	e.daemon = d
+}
+
+// strata runs the CLI and returns its output and exit code.
+func (e *env) strata(args ...string) (stdout, stderr string, code int) {
+	e.t.Helper()
+	return e.run(bins.strata, args...)
+}
+
+func (e *env) run(bin string, args ...string) (stdout, stderr string, code int) {
+	e.t.Helper()
+	stdout, stderr, code, err := fixture.RunCLI(e.ctx, bin, e.bus, args...)
+	if err != nil {
+		e.t.Fatalf("running %s %v: %v", filepath.Base(bin), args, err)
+	}
+	e.t.Logf("$ %s %s -> %d\n%s%s", filepath.Base(bin), strings.Join(args, " "), code, stdout, stderr)
+	return stdout, stderr, code
+}
+
+// mustStrata runs the CLI and fails the test unless it exits 0.
+func (e *env) mustStrata(args ...string) string {
+	e.t.Helper()
+	out, errOut, code := e.strata(args...)
+	if code != 0 {
+		e.t.Fatalf("strata %v exited %d: %s%s\ndaemon log:\n%s", args, code, out, errOut, e.daemonLog())
+	}
+	return out
+}
+
+func (e *env) daemonLog() string {
+	if e.daemon == nil {
+		return ""
+	}
+	return e.daemon.Log()
+}
+
+// statusJSON is the part of `strata status --json` the tests read.
+type statusJSON struct {
+	Deployments []struct {
+		ID        string `json:"id"`
+		OSName    string `json:"osname"`
+		Serial    int    `json:"serial"`
+		Checksum  string `json:"checksum"`
+		Version   string `json:"version"`
+		Timestamp int64  `json:"timestamp"`
+		Origin    string `json:"origin"`
+		Booted    bool   `json:"booted"`
+		Staged    bool   `json:"staged"`
+		Pinned    bool   `json:"pinned"`
+	} `json:"deployments"`
+	Transaction json.RawMessage `json:"transaction"`
+}
+
+func (e *env) status() statusJSON {
+	e.t.Helper()
+	out := e.mustStrata("status", "--json")
+	var s statusJSON
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		e.t.Fatalf("status --json is not JSON: %v\n%s", err, out)
+	}
+	return s
+}
+
+// versions lists the deployments' versions in boot order, e.g. "2.0 1.0".
+func (e *env) versions() string {
+	e.t.Helper()
+	var v []string
+	for _, d := range e.status().Deployments {
+		v = append(v, d.Version)
+	}
+	return strings.Join(v, " ")
+}
+
+// ostreeStatus is the ostree CLI's own view, used to prove the sysroot itself
+// changed (or did not).
+func (e *env) ostreeStatus() string {
+	e.t.Helper()
+	out, err := exec.CommandContext(e.ctx, "ostree", "admin", "status", "--sysroot="+e.host.Sysroot).CombinedOutput()
+	if err != nil {
+		e.t.Fatalf("ostree admin status: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
+func (e *env) fsck() {
+	e.t.Helper()
+	out, err := exec.Command("ostree", "fsck", "--repo="+filepath.Join(e.host.Sysroot, "ostree/repo")).CombinedOutput()
+	if err != nil {
+		e.t.Errorf("ostree fsck failed: %v\n%s", err, out)
+	}
+}
+
+// expectFailure runs a command that must fail with a one-line error containing
+// want, leaving the deployments exactly as they were.
+func (e *env) expectFailure(want string, args ...string) {
+	e.t.Helper()
+	before := e.ostreeStatus()
+	out, errOut, code := e.strata(args...)
+	if code == 0 {
+		e.t.Fatalf("strata %v succeeded, want failure containing %q:\n%s", args, want, out)
+	}
+	if !strings.Contains(errOut, want) {
+		e.t.Errorf("strata %v: stderr %q does not contain %q", args, errOut, want)
+	}
+	if lines := strings.Count(strings.TrimRight(errOut, "\n"), "\n") + 1; !strings.HasPrefix(errOut, "error: ") || lines > 2 {
+		e.t.Errorf("strata %v: want a short `error: …` message, got %d lines:\n%s", args, lines, errOut)
+	}
+	if after := e.ostreeStatus(); after != before {
+		e.t.Errorf("deployments changed by failed %v:\nbefore:\n%s\nafter:\n%s", args, before, after)
+	}
+	e.daemonAlive()
+}
+
+// daemonAlive checks the daemon still answers.
+func (e *env) daemonAlive() {
+	e.t.Helper()
+	out, err := exec.CommandContext(e.ctx, "busctl", "--address="+e.bus.Address, "get-property",
+		"org.projectatomic.rpmostree1", "/org/projectatomic/rpmostree1/Sysroot",
+		"org.projectatomic.rpmostree1.Sysroot", "Path").CombinedOutput()
+	if err != nil {
+		e.t.Fatalf("daemon not answering: %v\n%s\ndaemon log:\n%s", err, out, e.daemonLog())
+	}
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

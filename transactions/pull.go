@@ -1,0 +1,112 @@
+package transactions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/strata-os/strata/internal/origin"
+	"github.com/strata-os/strata/internal/ostree"
+)
+
+// fetch pulls what opts name from the remote of refspec, reporting progress. A
+// refspec without a remote names a local ref: there is nothing to fetch.
+func fetch(ctx context.Context, repo *ostree.Repo, refspec string, opts ostree.PullOptions, p Progress) error {
+	remote, ref := origin.SplitRefspec(refspec)
+	if remote == "" {
+		return nil
+	}
+	opts.Remote = remote
+	opts.Refs = []string{ref}
+	p.TaskBegin(fmt.Sprintf("Receiving metadata objects for %s", refspec))
+	defer p.End()
+	err := repo.Pull(ctx, opts, p.Download)
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return err
+		}
+		return fmt.Errorf("fetching %s from remote %q: %w; check the refspec (`ostree remote refs %s`) and that the remote is reachable", ref, remote, err, remote)
+	}
+	p.TaskEnd("done")
+	return nil
+}
+
+// fetchHead pulls the newest commit of refspec and returns its checksum.
+func fetchHead(ctx context.Context, repo *ostree.Repo, refspec string, cacheOnly bool, p Progress) (string, error) {
+	if !cacheOnly {
+		if err := fetch(ctx, repo, refspec, ostree.PullOptions{}, p); err != nil {
+			return "", err
+		}
+	}
+	csum, err := repo.ResolveRev(refspec, true)
+	if err != nil {
+		return "", fmt.Errorf("resolving %s: %w", refspec, err)
+	}
+	if csum == "" {
+		return "", fmt.Errorf("refspec %s is not known to the local repo; run without --cache-only to fetch it", refspec)
+	}
+	return csum, nil
+}
+
+// fetchRevision finds and pulls a specific commit of refspec: revision is a
+// checksum, "revision=CHECKSUM" or "version=VERSION" (the commit's "version"
+// metadata, searched in the ref's history).
+func fetchRevision(ctx context.Context, repo *ostree.Repo, refspec, revision string, p Progress) (string, error) {
+	version, isVersion := strings.CutPrefix(revision, "version=")
+	csum, _ := strings.CutPrefix(revision, "revision=")
+	if isVersion {
+		found, err := findVersion(ctx, repo, refspec, version, p)
+		if err != nil {
+			return "", err
+		}
+		csum = found
+	} else if !isChecksum(csum) {
+		return "", fmt.Errorf("revision %q is neither a 64-character commit checksum nor version=VERSION", revision)
+	}
+	if err := fetch(ctx, repo, refspec, ostree.PullOptions{OverrideCommitIDs: []string{csum}}, p); err != nil {
+		return "", err
+	}
+	if _, err := repo.ReadCommit(csum); err != nil {
+		return "", fmt.Errorf("commit %s of %s is not available: %w", csum, refspec, err)
+	}
+	return csum, nil
+}
+
+// findVersion walks the history of refspec (fetching commit metadata only) for the
+// commit whose "version" metadata equals version.
+func findVersion(ctx context.Context, repo *ostree.Repo, refspec, version string, p Progress) (string, error) {
+	if err := fetch(ctx, repo, refspec, ostree.PullOptions{CommitOnly: true, Depth: -1}, p); err != nil {
+		return "", err
+	}
+	csum, err := repo.ResolveRev(refspec, true)
+	if err != nil || csum == "" {
+		return "", fmt.Errorf("resolving %s: refspec unknown (%v)", refspec, err)
+	}
+	for csum != "" {
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		c, err := repo.ReadCommit(csum)
+		if err != nil {
+			break // history ends where the repo has no more commits
+		}
+		if c.Version == version {
+			return csum, nil
+		}
+		csum = c.Parent
+	}
+	return "", fmt.Errorf("version %s not found in the history of %s; list versions with `ostree log %s`", version, refspec, refspec)
+}
+
+func isChecksum(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
