@@ -21,8 +21,12 @@ const (
 // written from the names and signatures of rpm-ostree's published interface; a
 // member appears here only once it is implemented.
 
-func in(sig, name string) introspect.Arg  { return introspect.Arg{Name: name, Type: sig, Direction: "in"} }
-func out(sig, name string) introspect.Arg { return introspect.Arg{Name: name, Type: sig, Direction: "out"} }
+func in(sig, name string) introspect.Arg {
+	return introspect.Arg{Name: name, Type: sig, Direction: "in"}
+}
+func out(sig, name string) introspect.Arg {
+	return introspect.Arg{Name: name, Type: sig, Direction: "out"}
+}
 func method(name string, args ...introspect.Arg) introspect.Method {
 	return introspect.Method{Name: name, Args: args}
 }

@@ -12,14 +12,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"reflect"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/godbus/dbus/v5"
 	"github.com/godbus/dbus/v5/introspect"
-	"github.com/godbus/dbus/v5/prop"
 	"github.com/sirupsen/logrus"
 
 	"github.com/strata-os/strata/internal/ostree"
@@ -46,7 +44,8 @@ type Daemon struct {
 	mu           sync.Mutex
 	active       *transaction // the one transaction that may run, nil when idle
 	clients      map[string]string
-	sysrootProps *prop.Properties
+	defaultOS    string // stateroot of the booted (else default) deployment
+	sysrootProps *properties
 	osObjects    map[string]*osObject // by stateroot name
 }
 
@@ -61,7 +60,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	engine, err := transactions.Open(ctx, cfg.Sysroot, log)
 	if err != nil {
-		return fmt.Errorf("loading sysroot %s: %w", cfg.Sysroot, err)
+		return err
 	}
 	defer engine.Close()
 
@@ -128,14 +127,14 @@ func (d *Daemon) exportSysroot() error {
 	if err := d.conn.Export(s, SysrootPath, SysrootIface); err != nil {
 		return err
 	}
-	props, err := prop.Export(d.conn, SysrootPath, prop.Map{SysrootIface: {
-		"Booted":                {Value: dbus.ObjectPath("/"), Emit: prop.EmitTrue},
-		"Path":                  {Value: d.cfg.Sysroot, Emit: prop.EmitConst},
-		"ActiveTransaction":     {Value: activeTransaction{}, Emit: prop.EmitTrue},
-		"ActiveTransactionPath": {Value: "", Emit: prop.EmitTrue},
-		"Deployments":           {Value: []map[string]dbus.Variant{}, Emit: prop.EmitTrue},
-		"AutomaticUpdatePolicy": {Value: "none", Emit: prop.EmitTrue},
-	}})
+	props, err := exportProperties(d.conn, SysrootPath, SysrootIface, map[string]any{
+		"Booted":                dbus.ObjectPath("/"),
+		"Path":                  d.cfg.Sysroot,
+		"ActiveTransaction":     activeTransaction{},
+		"ActiveTransactionPath": "",
+		"Deployments":           []map[string]dbus.Variant{},
+		"AutomaticUpdatePolicy": "none",
+	})
 	if err != nil {
 		return err
 	}
@@ -156,10 +155,10 @@ func (d *Daemon) exportTree() error {
 	d.mu.Unlock()
 	sort.Strings(children)
 	for path, kids := range map[string][]string{
-		"/":                   {"org"},
-		"/org":                {"projectatomic"},
-		"/org/projectatomic":  {"rpmostree1"},
-		string(basePath):      children,
+		"/":                  {"org"},
+		"/org":               {"projectatomic"},
+		"/org/projectatomic": {"rpmostree1"},
+		string(basePath):     children,
 	} {
 		if err := d.exportIntrospection(dbus.ObjectPath(path), node(kids)); err != nil {
 			return err
@@ -198,9 +197,10 @@ func (d *Daemon) refresh(ctx context.Context, wait bool) error {
 			return err
 		}
 	}
-	setProp(d.sysrootProps, SysrootIface, "Deployments", snap.deployments)
-	setProp(d.sysrootProps, SysrootIface, "Booted", d.osPath(snap.bootedOS))
+	d.sysrootProps.set(SysrootIface, "Deployments", snap.deployments)
+	d.sysrootProps.set(SysrootIface, "Booted", d.osPath(snap.bootedOS))
 	d.mu.Lock()
+	d.defaultOS = snap.defaultOS
 	objects := make([]*osObject, 0, len(d.osObjects))
 	for _, o := range d.osObjects {
 		objects = append(objects, o)
@@ -210,15 +210,6 @@ func (d *Daemon) refresh(ctx context.Context, wait bool) error {
 		o.update(snap.perOS[o.name])
 	}
 	return nil
-}
-
-// setProp sets a property only when its value changed, so clients see one
-// PropertiesChanged per real change.
-func setProp(p *prop.Properties, iface, name string, v any) {
-	if reflect.DeepEqual(p.GetMust(iface, name), v) {
-		return
-	}
-	p.SetMust(iface, name, v)
 }
 
 func (d *Daemon) osPath(stateroot string) dbus.ObjectPath {
@@ -251,6 +242,6 @@ func (d *Daemon) setActive(t *transaction) {
 		at = activeTransaction{Method: t.method, Sender: t.sender, Path: "/"}
 		addr = t.address()
 	}
-	setProp(d.sysrootProps, SysrootIface, "ActiveTransaction", at)
-	setProp(d.sysrootProps, SysrootIface, "ActiveTransactionPath", addr)
+	d.sysrootProps.set(SysrootIface, "ActiveTransaction", at)
+	d.sysrootProps.set(SysrootIface, "ActiveTransactionPath", addr)
 }

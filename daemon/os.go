@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/godbus/dbus/v5"
-	"github.com/godbus/dbus/v5/prop"
 
 	"github.com/strata-os/strata/transactions"
 )
@@ -17,7 +16,7 @@ import (
 type osObject struct {
 	d     *Daemon
 	name  string
-	props *prop.Properties
+	props *properties
 }
 
 // ensureOS exports the OS object of a stateroot the first time it is seen.
@@ -33,14 +32,14 @@ func (d *Daemon) ensureOS(name string) error {
 	if err := d.conn.Export(o, path, OSIface); err != nil {
 		return err
 	}
-	props, err := prop.Export(d.conn, path, prop.Map{OSIface: {
-		"BootedDeployment":       {Value: dict{}, Emit: prop.EmitTrue},
-		"DefaultDeployment":      {Value: dict{}, Emit: prop.EmitTrue},
-		"RollbackDeployment":     {Value: dict{}, Emit: prop.EmitTrue},
-		"CachedUpdate":           {Value: dict{}, Emit: prop.EmitTrue},
-		"HasCachedUpdateRpmDiff": {Value: false, Emit: prop.EmitTrue},
-		"Name":                   {Value: name, Emit: prop.EmitConst},
-	}})
+	props, err := exportProperties(d.conn, path, OSIface, map[string]any{
+		"BootedDeployment":       dict{},
+		"DefaultDeployment":      dict{},
+		"RollbackDeployment":     dict{},
+		"CachedUpdate":           dict{},
+		"HasCachedUpdateRpmDiff": false,
+		"Name":                   name,
+	})
 	if err != nil {
 		return err
 	}
@@ -58,10 +57,10 @@ func (o *osObject) update(st osState) {
 	if st.booted == nil { // stateroot without deployments
 		st = osState{booted: dict{}, def: dict{}, rollback: dict{}, cachedUpdate: dict{}}
 	}
-	setProp(o.props, OSIface, "BootedDeployment", st.booted)
-	setProp(o.props, OSIface, "DefaultDeployment", st.def)
-	setProp(o.props, OSIface, "RollbackDeployment", st.rollback)
-	setProp(o.props, OSIface, "CachedUpdate", st.cachedUpdate)
+	o.props.set(OSIface, "BootedDeployment", st.booted)
+	o.props.set(OSIface, "DefaultDeployment", st.def)
+	o.props.set(OSIface, "RollbackDeployment", st.rollback)
+	o.props.set(OSIface, "CachedUpdate", st.cachedUpdate)
 }
 
 // Upgrade deploys the newest commit of the current refspec.

@@ -12,6 +12,7 @@ import (
 type snapshot struct {
 	deployments []map[string]dbus.Variant
 	bootedOS    string
+	defaultOS   string // what GetOS("") answers
 	stateroots  []string
 	perOS       map[string]osState
 }
@@ -25,7 +26,7 @@ type osState struct {
 type dict = map[string]dbus.Variant
 
 func takeSnapshot(s *ostree.Sysroot) snapshot {
-	snap := snapshot{perOS: map[string]osState{}}
+	snap := snapshot{perOS: map[string]osState{}, defaultOS: transactions.DefaultOSName(s)}
 	roots, _ := s.Stateroots()
 	snap.stateroots = roots
 	deployments := s.Deployments()

@@ -6,7 +6,6 @@ import (
 	"github.com/godbus/dbus/v5"
 	"github.com/sirupsen/logrus"
 
-	"github.com/strata-os/strata/internal/ostree"
 	"github.com/strata-os/strata/transactions"
 )
 
@@ -52,21 +51,18 @@ func (s *sysrootObject) reload() *dbus.Error {
 // GetOS returns the OS object of a stateroot; "" means the booted one, or the
 // default deployment's on a host not booted from this sysroot.
 func (s *sysrootObject) GetOS(name string) (dbus.ObjectPath, *dbus.Error) {
-	if name == "" {
-		err := s.d.engine.View(context.Background(), func(sr *ostree.Sysroot) error {
-			name = transactions.DefaultOSName(sr)
-			return nil
-		})
-		if err != nil {
-			return "", failed(err)
-		}
-		if name == "" {
-			return "", dbus.NewError(errorPrefix+"Failed", []any{"the sysroot has no deployments; deploy one with `ostree admin deploy`"})
-		}
-	}
+	// Answered from the last refresh, never by waiting for the sysroot: a
+	// client must be able to find the OS (and be told "busy") while a
+	// transaction holds it.
 	s.d.mu.Lock()
+	if name == "" {
+		name = s.d.defaultOS
+	}
 	_, ok := s.d.osObjects[name]
 	s.d.mu.Unlock()
+	if name == "" {
+		return "", dbus.NewError(errorPrefix+"Failed", []any{"the sysroot has no deployments; deploy one with `ostree admin deploy`"})
+	}
 	if !ok {
 		return "", dbus.NewError("org.freedesktop.DBus.Error.InvalidArgs", []any{"no stateroot named " + name})
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/godbus/dbus/v5"
 	"github.com/godbus/dbus/v5/introspect"
-	"github.com/godbus/dbus/v5/prop"
 	"github.com/sirupsen/logrus"
 
 	"github.com/strata-os/strata/internal/ostree"
@@ -138,10 +137,10 @@ func (t *transaction) serve(peer *p2p.Peer) error {
 	if err := conn.Export(obj, "/", TxnIface); err != nil {
 		return err
 	}
-	if _, err := prop.Export(conn, "/", prop.Map{TxnIface: {
-		"Title":                       {Value: t.title, Emit: prop.EmitConst},
-		"InitiatingClientDescription": {Value: t.d.clientDescription(t.sender), Emit: prop.EmitConst},
-	}}); err != nil {
+	if _, err := exportProperties(conn, "/", TxnIface, map[string]any{
+		"Title":                       t.title,
+		"InitiatingClientDescription": t.d.clientDescription(t.sender),
+	}); err != nil {
 		return err
 	}
 	if err := conn.Export(introspect.NewIntrospectable(node(nil, txnInterface)), "/", introspectName); err != nil {

@@ -95,5 +95,8 @@ func (e *Engine) run(ctx context.Context, fn func(*ostree.Sysroot) error) error 
 	if _, err := e.sysroot.Reload(ctx); err != nil {
 		return fmt.Errorf("reloading sysroot: %w", err)
 	}
+	if err := e.sysroot.Repo().ReloadConfig(ctx); err != nil {
+		return err
+	}
 	return fn(e.sysroot)
 }

@@ -1,7 +1,10 @@
 package transactions
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"time"
 
 	"github.com/strata-os/strata/internal/origin"
@@ -21,15 +24,25 @@ func DefaultOSName(s *ostree.Sysroot) string {
 	return ""
 }
 
-// OriginOf parses a deployment's origin file, saying which file to fix when it is
-// malformed.
+// OriginOf reads and parses a deployment's origin file, saying which file to fix
+// when it is malformed. The file is read from disk each time rather than taken
+// from libostree's copy, which is only refreshed when the deployment list
+// changes: an administrator's edit must count at once.
 func OriginOf(s *ostree.Sysroot, d *ostree.Deployment) (*origin.Origin, error) {
-	if d.Origin == "" {
+	path := s.DeploymentPath(d) + ".origin"
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		data, err = []byte(d.Origin), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading origin of deployment %s: %w", d.ID(), err)
+	}
+	if len(data) == 0 {
 		return nil, fmt.Errorf("deployment %s has no origin file; deploy a refspec with `strata rebase REMOTE:REF`", d.ID())
 	}
-	o, err := origin.Parse([]byte(d.Origin))
+	o, err := origin.Parse(data)
 	if err != nil {
-		return nil, fmt.Errorf("deployment %s has a malformed origin file (%s.origin): %w; fix it or rebase to a refspec", d.ID(), s.DeploymentPath(d), err)
+		return nil, fmt.Errorf("deployment %s has a malformed origin file %s: %w", d.ID(), path, err)
 	}
 	return o, nil
 }

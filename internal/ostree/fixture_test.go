@@ -119,8 +119,14 @@ func newSysroot(t *testing.T, remote *remoteFixture) string {
 	run(t, "ostree", "--repo="+repo, "pull", "demo", "demo/stable")
 	run(t, "ostree", "admin", "deploy", "--sysroot="+dir, "--os=demo", "demo:demo/stable")
 	t.Cleanup(func() {
-		if !t.Failed() {
-			fsck(t, repo)
+		fsck(t, repo)
+		// libostree marks deployment roots immutable; lift that so the
+		// temp dir can be removed.
+		deps, _ := filepath.Glob(filepath.Join(dir, "ostree/deploy/*/deploy/*.[0-9]*"))
+		for _, d := range deps {
+			if fi, err := os.Lstat(d); err == nil && fi.IsDir() {
+				run(t, "chattr", "-i", d)
+			}
 		}
 	})
 	return dir

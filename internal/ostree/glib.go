@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 	"unsafe"
 )
 
@@ -24,10 +25,10 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Message }
 
-// takeError converts and frees a GError. It returns nil for a nil GError.
+// takeError converts and frees the GError of a failed call.
 func takeError(gerr *C.GError) *Error {
 	if gerr == nil {
-		return nil
+		return &Error{Message: "unknown error (libostree failed without a GError)"}
 	}
 	e := &Error{
 		Domain:    C.GoString(C.g_quark_to_string(gerr.domain)),
@@ -44,9 +45,6 @@ func takeError(gerr *C.GError) *Error {
 // context.Canceled) works; otherwise it wraps the GError.
 func opError(ctx context.Context, what string, gerr *C.GError) error {
 	e := takeError(gerr)
-	if e == nil {
-		e = &Error{Message: "unknown error (libostree returned failure without a GError)"}
-	}
 	if ctxErr := ctx.Err(); ctxErr != nil && e.cancelled {
 		return fmt.Errorf("%s: %w", what, ctxErr)
 	}
@@ -57,6 +55,17 @@ func opError(ctx context.Context, what string, gerr *C.GError) error {
 // returned release func must be called once the C call has returned; it stops
 // the watcher goroutine before freeing the GCancellable so the two never race.
 func cancellable(ctx context.Context) (*C.GCancellable, func()) {
+	return cancellableWithAbort(ctx, nil)
+}
+
+// abortRetryInterval is how often abort runs again after cancellation while
+// the C call is still going.
+const abortRetryInterval = 50 * time.Millisecond
+
+// cancellableWithAbort is cancellable, plus: once ctx ends, abort (if not
+// nil) runs right away and then every abortRetryInterval until release, for
+// C code that does not watch its GCancellable everywhere.
+func cancellableWithAbort(ctx context.Context, abort func()) (*C.GCancellable, func()) {
 	c := C.g_cancellable_new()
 	if ctx.Done() == nil {
 		return c, func() { C.g_object_unref(C.gpointer(c)) }
@@ -69,6 +78,20 @@ func cancellable(ctx context.Context) (*C.GCancellable, func()) {
 		case <-ctx.Done():
 			C.g_cancellable_cancel(c)
 		case <-stop:
+			return
+		}
+		if abort == nil {
+			return
+		}
+		t := time.NewTicker(abortRetryInterval)
+		defer t.Stop()
+		for {
+			abort()
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
 		}
 	}()
 	return c, func() {

@@ -64,7 +64,8 @@ func (r *Repo) Pull(ctx context.Context, opts PullOptions, progress func(PullPro
 	defer C.g_object_unref(C.gpointer(prog))
 	stopPoll := pollProgress(prog, progress)
 
-	canc, release := cancellable(ctx)
+	before := tcpSockets()
+	canc, release := cancellableWithAbort(ctx, func() { shutdownNewSockets(before) })
 	var gerr *C.GError
 	ok := C.strata_pull(r.ptr, cremote, options, prog, canc, &gerr) != 0
 	release()
@@ -73,7 +74,13 @@ func (r *Repo) Pull(ctx context.Context, opts PullOptions, progress func(PullPro
 	// the default main context, so nothing can touch it after the unref.
 	C.ostree_async_progress_finish(prog)
 	if !ok {
-		return opError(ctx, what, gerr)
+		e := takeError(gerr)
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			// Whatever libostree reports (cancelled, or the connection we
+			// cut), the cause is the cancellation.
+			return fmt.Errorf("%s: %w (%v)", what, ctxErr, e)
+		}
+		return fmt.Errorf("%s: %w", what, e)
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package ostree
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -129,29 +128,22 @@ func TestPullCancelled(t *testing.T) {
 func TestPullCorruptObject(t *testing.T) {
 	requireRoot(t)
 	remote, _ := newRemote(t)
-	// Corrupt the content object holding usr/bin/hello.
-	var victim string
-	err := filepath.WalkDir(filepath.Join(remote.dir, "objects"), func(p string, d fs.DirEntry, err error) error {
-		if err != nil || victim != "" || !strings.HasSuffix(p, ".filez") {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if !strings.Contains(run(t, "ostree", "--repo="+remote.dir, "cat", "demo/stable", "/usr/bin/hello"), "hello") {
-			return nil
-		}
-		victim = p
-		for i := len(data) - 8; i < len(data); i++ {
-			data[i] ^= 0xff
-		}
-		return os.WriteFile(p, data, 0o644)
-	})
-	if err != nil || victim == "" {
-		t.Fatalf("finding an object to corrupt: %v", err)
+	// Corrupt the object holding usr/bin/hello: give it the (valid,
+	// compressed) bytes of os-release, so only its checksum is wrong.
+	objPath := func(file string) (string, string) {
+		fields := strings.Fields(run(t, "ostree", "--repo="+remote.dir, "ls", "-C", "demo/stable", file))
+		csum := fields[len(fields)-2]
+		return csum, filepath.Join(remote.dir, "objects", csum[:2], csum[2:]+".filez")
 	}
-	objName := filepath.Base(filepath.Dir(victim)) + strings.TrimSuffix(filepath.Base(victim), ".filez")
+	objName, victim := objPath("/usr/bin/hello")
+	_, other := objPath("/usr/etc/os-release")
+	data, err := os.ReadFile(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(victim, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	dir := newLocalRepo(t, remote.serve(t))
 	r, err := OpenRepo(dir)
@@ -167,7 +159,7 @@ func TestPullCorruptObject(t *testing.T) {
 	if !errors.As(err, &gerr) || gerr.Message == "" {
 		t.Errorf("error %v does not carry the GError", err)
 	}
-	if !strings.Contains(err.Error(), "demo/stable") || !(strings.Contains(err.Error(), objName) || strings.Contains(strings.ToLower(err.Error()), "corrupt")) {
+	if !strings.Contains(err.Error(), "demo/stable") || !strings.Contains(err.Error(), objName) {
 		t.Errorf("error = %q, want it to name the ref and the corrupt object %s", err, objName)
 	}
 	t.Logf("corrupt pull error: %v", err)

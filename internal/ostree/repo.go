@@ -56,10 +56,11 @@ func OpenRepo(path string) (*Repo, error) {
 }
 
 // wrapRepo takes a new reference on repo for a Repo owned by someone else.
-func wrapRepo(repo *C.OstreeRepo) *Repo {
+// path is passed in because a sysroot opens its repo through a directory fd,
+// so libostree only knows it as /proc/self/fd/N.
+func wrapRepo(repo *C.OstreeRepo, path string) *Repo {
 	C.g_object_ref(C.gpointer(repo))
-	file := C.ostree_repo_get_path(repo) // borrowed
-	return &Repo{ptr: repo, path: takeString(C.g_file_get_path(file)), borrowed: true}
+	return &Repo{ptr: repo, path: path, borrowed: true}
 }
 
 // Close releases the repository. It is safe to call more than once, and does

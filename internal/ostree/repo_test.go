@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -98,6 +99,14 @@ func TestRefsAndRemotes(t *testing.T) {
 	if _, err := r.RemoteURL("nope"); err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Errorf("RemoteURL(nope) error = %v", err)
 	}
+	// A remote added by another process shows up after ReloadConfig.
+	run(t, "ostree", "--repo="+dir, "remote", "add", "--no-gpg-verify", "late", "https://example.invalid/late")
+	if err := r.ReloadConfig(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if url, err := r.RemoteURL("late"); err != nil || url != "https://example.invalid/late" {
+		t.Errorf("RemoteURL(late) after ReloadConfig = %q, %v", url, err)
+	}
 
 	if err := r.SetRef("", "strata/pinned", v1); err != nil {
 		t.Fatal(err)
@@ -112,6 +121,7 @@ func TestRefsAndRemotes(t *testing.T) {
 	}
 	// The CLI sees the same refs.
 	cli := strings.Fields(run(t, "ostree", "--repo="+dir, "refs"))
+	sort.Strings(cli)
 	if !reflect.DeepEqual(cli, []string{"demo:demo/stable", "strata/pinned"}) {
 		t.Errorf("ostree refs = %v", cli)
 	}

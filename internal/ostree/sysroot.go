@@ -53,7 +53,7 @@ func OpenSysroot(ctx context.Context, path string) (*Sysroot, error) {
 		C.g_object_unref(C.gpointer(ptr))
 		return nil, opError(ctx, "loading sysroot "+abs, gerr)
 	}
-	return &Sysroot{ptr: ptr, path: abs, repo: wrapRepo(C.ostree_sysroot_repo(ptr))}, nil
+	return &Sysroot{ptr: ptr, path: abs, repo: wrapRepo(C.ostree_sysroot_repo(ptr), filepath.Join(abs, "ostree", "repo"))}, nil
 }
 
 // Close releases the sysroot (and its lock, if held) and its Repo.

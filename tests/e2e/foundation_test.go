@@ -286,13 +286,43 @@ func TestMalformedOrigin(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	d := e.status().Deployments[0]
 	originFile := filepath.Join(e.host.Sysroot, "ostree/deploy", d.OSName, "deploy", d.Checksum+"."+strconv.Itoa(d.Serial)+".origin")
+	good, err := os.ReadFile(originFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A well-formed keyfile that says nothing about what to follow.
+	if err := os.WriteFile(originFile, []byte("[origin]\nunrelated=1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.daemon.Stop()
+	e.startDaemon()
+	e.expectFailure("origin has no [origin] refspec", "upgrade")
+
+	// A file that is not a keyfile at all: libostree itself cannot load the
+	// sysroot now, so neither can `ostree admin status`. The daemon keeps
+	// serving and says which file is broken.
 	if err := os.WriteFile(originFile, []byte("[origin\nthis is not a keyfile\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// A fresh daemon reads the damaged file.
-	e.daemon.Stop()
-	e.startDaemon()
-	e.expectFailure("origin", "upgrade")
+	deployDir := filepath.Dir(originFile)
+	before, _ := os.ReadDir(deployDir)
+	_, errOut, code := e.strata("upgrade")
+	if code == 0 || !strings.HasPrefix(errOut, "error: ") || !strings.Contains(errOut, ".origin") {
+		t.Errorf("upgrade with a corrupt origin: exit %d, stderr %q; want an error naming the origin file", code, errOut)
+	}
+	if after, _ := os.ReadDir(deployDir); len(after) != len(before) {
+		t.Errorf("deploy directory changed: %d entries, was %d", len(after), len(before))
+	}
+	e.daemonAlive()
+
+	// Repaired, everything works again without restarting the daemon.
+	if err := os.WriteFile(originFile, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.mustStrata("upgrade")
+	if got := e.versions(); got != "2.0 1.0" {
+		t.Errorf("after repair and upgrade: %q", got)
+	}
 }
 
 func TestNotASysroot(t *testing.T) {
