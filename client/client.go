@@ -174,7 +174,7 @@ func (c *Client) OS(ctx context.Context, name string) (*OS, error) {
 		}
 		return nil, fmt.Errorf("looking up OS %q: %w", name, err)
 	}
-	return &OS{Path: path, obj: c.conn.Object(BusName, path)}, nil
+	return &OS{Path: path, obj: c.conn.Object(BusName, path), conn: c.conn}, nil
 }
 
 func getAll(ctx context.Context, obj caller, iface string) (map[string]dbus.Variant, error) {

@@ -13,6 +13,7 @@ import (
 type OS struct {
 	Path dbus.ObjectPath
 	obj  dbus.BusObject
+	conn *dbus.Conn // to check fd passing before sending local packages
 }
 
 // Properties reads every OS property at once (raw; see the typed getters).

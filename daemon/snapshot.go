@@ -120,6 +120,12 @@ func deploymentDict(s *ostree.Sysroot, d *ostree.Deployment) dict {
 			out["requested-packages"] = dbus.MakeVariant(pkgs)
 			out["packages"] = dbus.MakeVariant(pkgs)
 		}
+		if local := o.RequestedLocalPackages(); len(local) > 0 {
+			out["requested-local-packages"] = dbus.MakeVariant(local)
+		}
+		if removals := o.OverrideRemove(); len(removals) > 0 {
+			out["requested-base-removals"] = dbus.MakeVariant(removals)
+		}
 		if c := o.OverrideCommit(); c != "" {
 			// not an rpm-ostree key; lets `status` say the deployment is pinned to a revision
 			out["override-commit"] = dbus.MakeVariant(c)

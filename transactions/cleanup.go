@@ -3,10 +3,10 @@ package transactions
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/strata-os/strata/internal/ostree"
+	"github.com/strata-os/strata/layering"
 )
 
 // Cleanup elements, as rpm-ostree names them on the wire.
@@ -16,9 +16,6 @@ const (
 	CleanupRollback = "rollback-deploy" // deployments older than the booted (or default) one
 	CleanupRepomd   = "repomd"          // cached rpm-md repository metadata
 )
-
-// MetadataCacheDir is where rpm-md metadata is cached, relative to the sysroot.
-const MetadataCacheDir = "var/cache/strata"
 
 // Cleanup removes what elements name for osname, then lets libostree delete
 // unreferenced deployment directories and prune the repo.
@@ -42,10 +39,13 @@ func (e *Engine) Cleanup(ctx context.Context, osname string, elements []string, 
 			}
 			p.TaskEnd("done")
 		}
+		if err := syncBaseRefs(s.Repo(), s.Deployments()); err != nil {
+			return fmt.Errorf("updating base commit refs: %w", err)
+		}
 		if want[CleanupRepomd] {
-			dir := filepath.Join(s.Path(), MetadataCacheDir)
-			if err := os.RemoveAll(dir); err != nil {
-				return fmt.Errorf("removing metadata cache %s: %w", dir, err)
+			c := layering.Composer{CacheDir: filepath.Join(s.Path(), CacheDir)}
+			if err := c.MetadataCache().Clean(); err != nil {
+				return fmt.Errorf("removing metadata cache: %w", err)
 			}
 		}
 		p.TaskBegin("Pruning unused objects")

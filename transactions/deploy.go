@@ -62,7 +62,7 @@ func (e *Engine) Upgrade(ctx context.Context, osname string, opts UpgradeOptions
 			p.Message(fmt.Sprintf("Update %s downloaded; run `strata upgrade` to deploy it.", csum))
 			return nil
 		}
-		res, err = writeDeployment(ctx, s, osname, csum, merge, o, p)
+		res, err = e.deployBase(ctx, s, osname, csum, merge, o, p)
 		return err
 	})
 	return res, err
@@ -94,7 +94,7 @@ func (e *Engine) Rebase(ctx context.Context, osname, refspec string, opts Rebase
 		if err != nil {
 			return err
 		}
-		res, err = writeDeployment(ctx, s, osname, csum, merge, o, p)
+		res, err = e.deployBase(ctx, s, osname, csum, merge, o, p)
 		return err
 	})
 	return res, err
@@ -114,11 +114,11 @@ func (e *Engine) Deploy(ctx context.Context, osname, revision string, opts Deplo
 			return err
 		}
 		o.SetOverrideCommit(csum)
-		if csum == merge.Checksum && merge.Origin == string(o.Bytes()) {
+		if csum == BaseChecksum(s.Repo(), merge) && merge.Origin == string(o.Bytes()) {
 			p.Message("No change.")
 			return nil
 		}
-		res, err = writeDeployment(ctx, s, osname, csum, merge, o, p)
+		res, err = e.deployBase(ctx, s, osname, csum, merge, o, p)
 		return err
 	})
 	return res, err
@@ -198,6 +198,16 @@ func checkNotOlder(repo *ostree.Repo, current, candidate string) error {
 	return nil
 }
 
+// deployBase deploys base with the packages o layers on it re-resolved against
+// that base.
+func (e *Engine) deployBase(ctx context.Context, s *ostree.Sysroot, osname, base string, merge *ostree.Deployment, o *origin.Origin, p Progress) (Result, error) {
+	commit, err := e.compose(ctx, s, merge, base, o, nil, PackageChanges{}, p)
+	if err != nil {
+		return Result{}, err
+	}
+	return writeDeployment(ctx, s, osname, commit, merge, o, p)
+}
+
 // writeDeployment checks out csum as a new deployment of osname with origin o,
 // /etc merged from merge, and makes it the default. Until the final write the
 // old deployment list is untouched: a failure or cancel leaves at most an
@@ -207,6 +217,13 @@ func writeDeployment(ctx context.Context, s *ostree.Sysroot, osname, csum string
 		return Result{}, err
 	}
 	p.TaskBegin("Writing deployment")
+	repo := s.Repo()
+	if base := baseOfCommit(repo, csum); base != csum {
+		// Hold the new base before libostree prunes during the write.
+		if err := syncBaseRefs(repo, s.Deployments(), base); err != nil {
+			return Result{}, fmt.Errorf("referencing base commit: %w", err)
+		}
+	}
 	dep, err := s.DeployTree(ctx, osname, csum, string(o.Bytes()), merge, nil)
 	if err != nil {
 		cleanupAfterFailure(s)
@@ -217,6 +234,9 @@ func writeDeployment(ctx context.Context, s *ostree.Sysroot, osname, csum string
 	if err := s.SimpleWriteDeployment(context.WithoutCancel(ctx), osname, dep, merge, false); err != nil {
 		cleanupAfterFailure(s)
 		return Result{}, fmt.Errorf("writing deployment list: %w", err)
+	}
+	if err := syncBaseRefs(repo, s.Deployments()); err != nil {
+		return Result{}, fmt.Errorf("updating base commit refs: %w", err)
 	}
 	p.TaskEnd("done")
 	return Result{Changed: true, Checksum: csum}, nil

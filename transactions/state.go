@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/strata-os/strata/internal/origin"
@@ -50,14 +52,48 @@ func OriginOf(s *ostree.Sysroot, d *ostree.Deployment) (*origin.Origin, error) {
 // BaseChecksum is the base image commit of a deployment: the commit itself, or its
 // parent when the commit is a client-side layer over a base.
 func BaseChecksum(repo *ostree.Repo, d *ostree.Deployment) string {
-	c, err := repo.ReadCommit(d.Checksum)
+	return baseOfCommit(repo, d.Checksum)
+}
+
+func baseOfCommit(repo *ostree.Repo, checksum string) string {
+	c, err := repo.ReadCommit(checksum)
 	if err != nil {
-		return d.Checksum
+		return checksum
 	}
 	if layered, _ := c.Metadata["rpmostree.clientlayer"].(bool); layered && c.Parent != "" {
 		return c.Parent
 	}
-	return d.Checksum
+	return checksum
+}
+
+// baseRefPrefix keeps the base commits of layered deployments alive: libostree
+// keeps deployed commits when it prunes, but not their parents.
+const baseRefPrefix = "rpmostree/base/"
+
+// syncBaseRefs makes rpmostree/base/<n> name exactly the bases of the layered
+// deployments in deployments, plus extra.
+func syncBaseRefs(repo *ostree.Repo, deployments []*ostree.Deployment, extra ...string) error {
+	want := append([]string{}, extra...)
+	for _, d := range deployments {
+		if base := BaseChecksum(repo, d); base != d.Checksum && !slices.Contains(want, base) {
+			want = append(want, base)
+		}
+	}
+	have, err := repo.ListRefs(strings.TrimSuffix(baseRefPrefix, "/"))
+	if err != nil {
+		return err
+	}
+	for ref := range have {
+		if err := repo.SetRef("", ref, ""); err != nil {
+			return err
+		}
+	}
+	for i, base := range want {
+		if err := repo.SetRef("", fmt.Sprintf("%s%d", baseRefPrefix, i), base); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Update describes a newer base commit that the sysroot's repo already knows about

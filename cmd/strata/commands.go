@@ -19,6 +19,18 @@ type command struct {
 	hidden  bool   // an alias, left out of the command list
 	opts    []option
 	run     func(ctx context.Context, a *app, p *parsedArgs) (int, error)
+	// subcommands make this a command group ("override", "db"); parent is
+	// set on each subcommand, for its usage line.
+	subcommands []*command
+	parent      string
+}
+
+// fullName is the command as typed: "status", "override remove".
+func (c *command) fullName() string {
+	if c.parent != "" {
+		return c.parent + " " + c.name
+	}
+	return c.name
 }
 
 // globalOptions are accepted by every command (and without one).
@@ -73,6 +85,10 @@ var commands = []*command{
 	}},
 	{name: "cancel", summary: "Cancel the running transaction", run: runCancel},
 	{name: "reload", summary: "Reload the daemon's configuration and state", run: runReload},
+	installCommand, uninstallCommand,
+	{name: "pkg-add", summary: "Same as install", hidden: true, params: installCommand.params, opts: installCommand.opts, run: runInstall},
+	{name: "pkg-remove", summary: "Same as uninstall", hidden: true, params: uninstallCommand.params, opts: uninstallCommand.opts, run: runUninstall},
+	overrideCommand, refreshMdCommand, dbCommand,
 }
 
 var upgradeOptions = []option{
@@ -88,10 +104,9 @@ var upgradeOptions = []option{
 // notImplemented are rpm-ostree commands strata does not have yet; they get
 // a clear message instead of "Unknown command".
 var notImplemented = map[string]bool{
-	"apply-live": true, "compose": true, "db": true, "initramfs": true, "initramfs-etc": true,
-	"install": true, "uninstall": true, "search": true, "override": true, "reset": true,
-	"refresh-md": true, "kargs": true, "usroverlay": true, "unlock": true,
-	"finalize-deployment": true, "pkg-add": true, "pkg-remove": true, "rpm": true,
+	"apply-live": true, "compose": true, "initramfs": true, "initramfs-etc": true,
+	"search": true, "reset": true, "kargs": true, "usroverlay": true, "unlock": true,
+	"finalize-deployment": true, "rpm": true,
 	"remove": true, "makecache": true, "ex": true, "rebuild": true, "testutils": true,
 	"shlib-backend": true, "start-daemon": true, "scriptlet-intercept": true,
 }
@@ -125,7 +140,7 @@ func (a *app) printTopHelp(w io.Writer) {
 }
 
 func (a *app) printCommandHelp(w io.Writer, c *command) {
-	usage := a.prog + " " + c.name + " [OPTION…]"
+	usage := a.prog + " " + c.fullName() + " [OPTION…]"
 	if c.params != "" {
 		usage += " " + c.params
 	}
@@ -133,6 +148,21 @@ func (a *app) printCommandHelp(w io.Writer, c *command) {
 	writeOptionHelp(w, globalOptions[:1])
 	fmt.Fprintf(w, "\nApplication Options:\n")
 	writeOptionHelp(w, append(append([]option{}, c.opts...), globalOptions[1:]...))
+	fmt.Fprintln(w)
+}
+
+// printGroupHelp lists a command group's subcommands.
+func (a *app) printGroupHelp(w io.Writer, c *command) {
+	fmt.Fprintf(w, "Usage:\n  %s %s [OPTION…] COMMAND\n\n%s\n\nBuiltin \"%s\" Commands:\n", a.prog, c.name, c.summary, c.name)
+	for _, s := range c.subcommands {
+		if !s.hidden {
+			fmt.Fprintf(w, "  %-23s%s\n", s.name, s.summary)
+		}
+	}
+	fmt.Fprintf(w, "\nHelp Options:\n")
+	writeOptionHelp(w, globalOptions[:1])
+	fmt.Fprintf(w, "\nApplication Options:\n")
+	writeOptionHelp(w, globalOptions[1:])
 	fmt.Fprintln(w)
 }
 
@@ -210,6 +240,14 @@ func runUpgrade(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 			return exitUnchanged, nil
 		}
 		writeCachedUpdate(a.stdout, cu, preview, a.tty)
+		if _, has := cu["rpm-diff"]; preview && !has {
+			// No diff in CachedUpdate: ask for it directly. A daemon
+			// without package data (or without the method) leaves just
+			// the block above.
+			if diff, _, err := o.GetCachedUpdateRpmDiff(ctx, ""); err == nil {
+				writeDiffAligned(a.stdout, diff, updateKeyWidth)
+			}
+		}
 		return exitOK, nil
 	}
 
@@ -232,7 +270,7 @@ func runUpgrade(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 		return 0, err
 	}
 	exit77 := p.flag("unchanged-exit-77") || p.flag("upgrade-unchanged-exit-77")
-	return a.afterDeploy(ctx, o, prev, reboot, exit77, "Run \"systemctl reboot\" to start a reboot")
+	return a.afterDeploy(ctx, o, prev, reboot, exit77, true, "Run \"systemctl reboot\" to start a reboot")
 }
 
 func runRebase(ctx context.Context, a *app, p *parsedArgs) (int, error) {
@@ -290,7 +328,7 @@ func runRebase(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 	if err := a.follow(ctx, c, txn); err != nil {
 		return 0, err
 	}
-	return a.afterDeploy(ctx, o, prev, reboot, false, "Changes queued for next boot. Run \"systemctl reboot\" to start a reboot")
+	return a.afterDeploy(ctx, o, prev, reboot, false, true, "Changes queued for next boot. Run \"systemctl reboot\" to start a reboot")
 }
 
 func runDeploy(ctx context.Context, a *app, p *parsedArgs) (int, error) {
@@ -322,7 +360,7 @@ func runDeploy(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 	if err := a.follow(ctx, c, txn); err != nil {
 		return 0, err
 	}
-	return a.afterDeploy(ctx, o, prev, reboot, p.flag("unchanged-exit-77"), "Run \"systemctl reboot\" to start a reboot")
+	return a.afterDeploy(ctx, o, prev, reboot, p.flag("unchanged-exit-77"), true, "Run \"systemctl reboot\" to start a reboot")
 }
 
 func runRollback(ctx context.Context, a *app, p *parsedArgs) (int, error) {
@@ -343,7 +381,7 @@ func runRollback(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 	if err := a.follow(ctx, c, txn); err != nil {
 		return 0, err
 	}
-	return a.afterDeploy(ctx, o, prev, reboot, false, "Changes queued for next boot. Run \"systemctl reboot\" to start a reboot")
+	return a.afterDeploy(ctx, o, prev, reboot, false, false, "Changes queued for next boot. Run \"systemctl reboot\" to start a reboot")
 }
 
 // cleanupElements maps cleanup's flags to the daemon's element names, in
@@ -437,7 +475,9 @@ func (a *app) follow(ctx context.Context, c *client.Client, txn *client.Transact
 // afterDeploy reports the outcome of a deployment-changing transaction: a
 // new default deployment gets the reboot hint; none gets exit 77 when asked.
 // With --reboot the daemon is rebooting the host, so there is nothing to say.
-func (a *app) afterDeploy(ctx context.Context, o *client.OS, prev *client.Deployment, reboot, exit77 bool, hint string) (int, error) {
+// showDiff prints the new deployment's package changes first, as rpm-ostree
+// does after upgrade, deploy and rebase (not after rollback).
+func (a *app) afterDeploy(ctx context.Context, o *client.OS, prev *client.Deployment, reboot, exit77, showDiff bool, hint string) (int, error) {
 	if reboot {
 		return exitOK, nil
 	}
@@ -450,6 +490,9 @@ func (a *app) afterDeploy(ctx context.Context, o *client.OS, prev *client.Deploy
 			return exitUnchanged, nil
 		}
 		return exitOK, nil
+	}
+	if showDiff {
+		a.printDeploymentDiff(ctx, o, prev, cur)
 	}
 	fmt.Fprintln(a.stdout, hint)
 	return exitOK, nil

@@ -110,6 +110,13 @@ func (a *app) run(ctx context.Context, argv []string) int {
 		a.printTopHelp(a.stderr)
 		return a.fail(fmt.Errorf("Unknown command '%s'", name))
 	}
+	if len(cmd.subcommands) > 0 {
+		sub, subArgs, code, done := a.pickSubcommand(cmd, rest)
+		if done {
+			return code
+		}
+		cmd, rest = sub, subArgs
+	}
 	opts := append(append([]option{}, cmd.opts...), globalOptions...)
 	p, err := parseOptions(opts, rest)
 	if err != nil {
@@ -135,6 +142,29 @@ func (a *app) run(ctx context.Context, argv []string) int {
 		return a.fail(err)
 	}
 	return code
+}
+
+// pickSubcommand finds the subcommand of a command group ("override
+// remove"); done means the invocation ended here with code.
+func (a *app) pickSubcommand(group *command, argv []string) (sub *command, rest []string, code int, done bool) {
+	name, rest := splitCommand(argv)
+	if name == "" {
+		for _, x := range argv {
+			if x == "-h" || x == "--help" {
+				a.printGroupHelp(a.stdout, group)
+				return nil, nil, exitOK, true
+			}
+		}
+		a.printGroupHelp(a.stderr, group)
+		return nil, nil, a.fail(fmt.Errorf("No \"%s\" subcommand specified", group.name)), true
+	}
+	for _, s := range group.subcommands {
+		if s.name == name {
+			return s, rest, 0, false
+		}
+	}
+	a.printGroupHelp(a.stderr, group)
+	return nil, nil, a.fail(fmt.Errorf("Unknown \"%s\" subcommand \"%s\"", group.name, name)), true
 }
 
 func (a *app) runTopLevel(argv []string) int {

@@ -16,10 +16,12 @@ type option struct {
 }
 
 // parsedArgs is the result of parsing: flags that were given, option values
-// (the last one wins, as in GLib), and positionals in order.
+// (the last one wins, as in GLib), every value of repeatable options (GLib's
+// string arrays, e.g. --install A --install B), and positionals in order.
 type parsedArgs struct {
 	flags  map[string]bool
 	values map[string]string
+	lists  map[string][]string
 	args   []string
 }
 
@@ -28,6 +30,14 @@ func (p *parsedArgs) flag(name string) bool { return p.flags[name] }
 func (p *parsedArgs) value(name string) (string, bool) {
 	v, ok := p.values[name]
 	return v, ok
+}
+
+// all returns every value given for a repeatable option, in order.
+func (p *parsedArgs) all(name string) []string { return p.lists[name] }
+
+func (p *parsedArgs) set(name, val string) {
+	p.values[name] = val
+	p.lists[name] = append(p.lists[name], val)
 }
 
 // usageError is a command-line mistake; it is printed after the command's
@@ -41,7 +51,7 @@ func (e *usageError) Error() string { return e.msg }
 // option's value attached ("-Jexpr") or separate, options anywhere among
 // positionals, and "--" ending option parsing.
 func parseOptions(opts []option, argv []string) (*parsedArgs, error) {
-	p := &parsedArgs{flags: map[string]bool{}, values: map[string]string{}}
+	p := &parsedArgs{flags: map[string]bool{}, values: map[string]string{}, lists: map[string][]string{}}
 	byLong := map[string]*option{}
 	byShort := map[byte]*option{}
 	for i := range opts {
@@ -76,7 +86,7 @@ func parseOptions(opts []option, argv []string) (*parsedArgs, error) {
 				i++
 				val = argv[i]
 			}
-			p.values[o.long] = val
+			p.set(o.long, val)
 		case len(a) > 1 && a[0] == '-':
 			for j := 1; j < len(a); j++ {
 				o := byShort[a[j]]
@@ -88,10 +98,10 @@ func parseOptions(opts []option, argv []string) (*parsedArgs, error) {
 					continue
 				}
 				if j+1 < len(a) {
-					p.values[o.long] = a[j+1:]
+					p.set(o.long, a[j+1:])
 				} else if i+1 < len(argv) {
 					i++
-					p.values[o.long] = argv[i]
+					p.set(o.long, argv[i])
 				} else {
 					return nil, &usageError{fmt.Sprintf("Missing argument for -%c", a[j])}
 				}

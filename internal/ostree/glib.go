@@ -179,6 +179,8 @@ func variantToGo(v *C.GVariant) any {
 			return []byte{}
 		}
 		return C.GoBytes(unsafe.Pointer(data), C.int(n))
+	case "a(sssss)": // rpmostree.rpmdb.pkglist, see compose.go
+		return tuple5ArrayFromVariant(v)
 	case "v":
 		inner := C.g_variant_get_variant(v)
 		defer C.g_variant_unref(inner)
@@ -241,6 +243,8 @@ func goToVariant(v any) (*C.GVariant, error) {
 		p := C.CBytes(x)
 		defer C.free(p)
 		return C.strata_variant_new_bytes(p, C.gsize(len(x))), nil
+	case [][5]string: // a(sssss), see compose.go
+		return tuple5ArrayToVariant(x), nil
 	default:
 		return nil, fmt.Errorf("unsupported metadata value type %T", v)
 	}

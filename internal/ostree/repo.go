@@ -31,8 +31,8 @@ type Commit struct {
 	Checksum, Parent, Subject, Body, Version string // Version = metadata "version"
 	Timestamp                                time.Time
 	// Metadata is the commit's a{sv}: s->string, b->bool, u->uint32,
-	// t->uint64, i->int32, x->int64, as->[]string, ay->[]byte, anything else
-	// -> its g_variant_print text.
+	// t->uint64, i->int32, x->int64, as->[]string, ay->[]byte,
+	// a(sssss)->[][5]string, anything else -> its g_variant_print text.
 	Metadata map[string]any
 }
 

@@ -78,10 +78,14 @@ type env struct {
 	bus    *fixture.Bus
 	daemon *fixture.Daemon
 	runDir string
+	pkgs   *fixture.PackageRepo // the layering package repo, when envOptions.packages
 }
 
 type envOptions struct {
 	http bool
+	// packages serves fixture.BuildPackageRepo and enables it on the host as
+	// fixture.PackageRepoID before the daemon starts.
+	packages bool
 }
 
 func newEnv(t *testing.T, opts envOptions) *env {
@@ -100,6 +104,17 @@ func newEnv(t *testing.T, opts envOptions) *env {
 	}
 	t.Cleanup(func() { bus.Stop() })
 	e := &env{t: t, ctx: ctx, dir: dir, host: host, bus: bus}
+	if opts.packages {
+		repo, err := fixture.BuildPackageRepo(ctx, filepath.Join(dir, "pkgs"))
+		if err != nil {
+			t.Fatalf("building package repo: %v", err)
+		}
+		t.Cleanup(repo.Close)
+		if err := host.InstallRepoFile(fixture.PackageRepoID, repo.URL); err != nil {
+			t.Fatal(err)
+		}
+		e.pkgs = repo
+	}
 	e.startDaemon()
 	t.Cleanup(func() {
 		if e.daemon != nil {

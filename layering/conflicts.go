@@ -1,0 +1,142 @@
+package layering
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/strata-os/strata/internal/ostree"
+	"github.com/strata-os/strata/internal/rpmimport"
+	"github.com/strata-os/strata/rpmdb"
+)
+
+// treePath maps a path as the rpmdb records it to where it lives in an
+// OSTree-shaped tree (/etc is shipped as /usr/etc; /bin, /lib… are /usr links).
+func treePath(rpmPath string) string {
+	p := filepath.Clean("/" + rpmPath)
+	for _, prefix := range []string{"/bin", "/sbin", "/lib", "/lib64"} {
+		if p == prefix || strings.HasPrefix(p, prefix+"/") {
+			return "/usr" + p
+		}
+	}
+	if p == "/etc" || strings.HasPrefix(p, "/etc/") {
+		return "/usr" + p
+	}
+	return p
+}
+
+// rpmPath is treePath's inverse, for asking the rpmdb who owns a tree path.
+func rpmPath(tree string) string {
+	if tree == "/usr/etc" || strings.HasPrefix(tree, "/usr/etc/") {
+		return strings.TrimPrefix(tree, "/usr")
+	}
+	return tree
+}
+
+func indexTree(entries []ostree.TreeEntry) map[string]ostree.TreeEntry {
+	m := make(map[string]ostree.TreeEntry, len(entries))
+	for _, e := range entries {
+		m[e.Path] = e
+	}
+	return m
+}
+
+// filesOfBasePackages lists the non-directory paths of the base that belong to
+// the packages being removed (directories may hold other packages' files).
+func filesOfBasePackages(ctx context.Context, root string, baseTree []ostree.TreeEntry, removed []rpmdb.Package) ([]string, error) {
+	if len(removed) == 0 {
+		return nil, nil
+	}
+	base := indexTree(baseTree)
+	var paths []string
+	for _, pkg := range removed {
+		out, err := exec.CommandContext(ctx, "rpm", "--dbpath", filepath.Join(root, "usr/share/rpm"), "-ql", pkg.NEVRA()).Output()
+		if err != nil {
+			return nil, fmt.Errorf("listing files of base package %s: %w", pkg.NEVRA(), err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			p := treePath(line)
+			if e, ok := base[p]; ok && e.Type != 'd' {
+				paths = append(paths, p)
+			}
+		}
+	}
+	sort.Strings(paths)
+	return paths, nil
+}
+
+// checkConflicts refuses a composition in which a file would be shipped
+// differently by two packages, or by a package and the base. Identical files
+// (same content, mode and owner) may be shared, as rpm allows.
+func (c *Composer) checkConflicts(ctx context.Context, root string, baseTree []ostree.TreeEntry, removed []string, layers []*rpmimport.Result) error {
+	type owned struct {
+		entry ostree.TreeEntry
+		owner string
+	}
+	seen := map[string]owned{}
+	for _, e := range baseTree {
+		seen[e.Path] = owned{e, ""} // base owners are looked up only on conflict
+	}
+	for _, p := range removed {
+		delete(seen, p)
+	}
+	var conflicts []string
+	for _, layer := range layers {
+		entries, err := c.Repo.ListTree(ctx, layer.Commit, "/")
+		if err != nil {
+			return fmt.Errorf("listing package %s: %w", layer.Name, err)
+		}
+		nevra := layerNEVRA(layer)
+		for _, e := range entries {
+			prev, ok := seen[e.Path]
+			if !ok {
+				seen[e.Path] = owned{e, nevra}
+				continue
+			}
+			if sameFile(prev.entry, e) {
+				continue
+			}
+			owner := prev.owner
+			if owner == "" {
+				owner = baseOwner(ctx, root, e.Path)
+			}
+			conflicts = append(conflicts, fmt.Sprintf("file %s of %s conflicts with %s", e.Path, nevra, owner))
+		}
+	}
+	switch len(conflicts) {
+	case 0:
+		return nil
+	case 1:
+		return fmt.Errorf("%s", conflicts[0])
+	default:
+		return fmt.Errorf("%d file conflicts: %s", len(conflicts), strings.Join(conflicts, "; "))
+	}
+}
+
+func sameFile(a, b ostree.TreeEntry) bool {
+	if a.Type == 'd' && b.Type == 'd' {
+		return true // directories merge
+	}
+	return a.Type == b.Type && a.Checksum == b.Checksum && a.Mode == b.Mode && a.UID == b.UID && a.GID == b.GID && a.Target == b.Target
+}
+
+// baseOwner names the base package that ships path, for conflict messages.
+func baseOwner(ctx context.Context, root, path string) string {
+	out, err := exec.CommandContext(ctx, "rpm", "--dbpath", filepath.Join(root, "usr/share/rpm"), "-qf",
+		"--qf", "%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\n", rpmPath(path)).Output()
+	if err != nil {
+		return "the base image"
+	}
+	return "base package " + strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+}
+
+func layerNEVRA(r *rpmimport.Result) string {
+	evr := r.Version + "-" + r.Release
+	if r.Epoch != 0 {
+		evr = fmt.Sprintf("%d:%s", r.Epoch, evr)
+	}
+	return fmt.Sprintf("%s-%s.%s", r.Name, evr, r.Arch)
+}

@@ -1,0 +1,68 @@
+package layering
+
+import (
+	"crypto/sha512"
+	"encoding/hex"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/strata-os/strata/internal/ostree"
+	"github.com/strata-os/strata/rpmdb"
+)
+
+// clientLayerVersion is the layered-commit format rpm-ostree's tools expect.
+const clientLayerVersion = uint32(6)
+
+// layeredMetadata is the commit metadata that tells tools (rpm-ostree's among
+// them) a layered commit from its base: see ../shared/spec/layering.md.
+func layeredMetadata(base *ostree.Commit, req Request, all []rpmdb.Package, res *Result) map[string]any {
+	requested := append([]string{}, req.Packages...)
+	sort.Strings(requested)
+	var removed []string
+	for _, p := range res.Removed {
+		removed = append(removed, p.NEVRA())
+	}
+	sort.Strings(removed)
+	md := map[string]any{
+		"rpmostree.clientlayer":            true,
+		"rpmostree.clientlayer_version":    clientLayerVersion,
+		"rpmostree.packages":               requested,
+		"rpmostree.removed-base-packages":  nonNil(removed),
+		"rpmostree.replaced-base-packages": []string{},
+		"rpmostree.rpmdb.pkglist":          pkglist(all),
+		"rpmostree.state-sha512":           stateChecksum(base.Checksum, requested, req.LocalPackages, removed),
+	}
+	if base.Version != "" {
+		md["version"] = base.Version
+	}
+	return md
+}
+
+// pkglist is rpmostree.rpmdb.pkglist: (name, epoch, version, release, arch)
+// of every package in the tree.
+func pkglist(pkgs []rpmdb.Package) [][5]string {
+	out := make([][5]string, 0, len(pkgs))
+	for _, p := range pkgs {
+		out = append(out, [5]string{p.Name, strconv.FormatUint(uint64(p.Epoch), 10), p.Version, p.Release, p.Arch})
+	}
+	return out
+}
+
+// stateChecksum identifies the request a layered commit was built from: the
+// same base and the same requests give the same value.
+func stateChecksum(base string, requested, local, removed []string) string {
+	h := sha512.New()
+	for _, part := range [][]string{{base}, requested, local, removed} {
+		h.Write([]byte(strings.Join(part, "\x00")))
+		h.Write([]byte{0xff})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,127 @@
+package layering
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/cavaliergopher/rpm"
+)
+
+// RPM header tags of the install-time scriptlets and their interpreters.
+const (
+	tagPrein         = 1023
+	tagPostin        = 1024
+	tagPreinProg     = 1085
+	tagPostinProg    = 1086
+	tagPosttrans     = 1152
+	tagPosttransProg = 1154
+)
+
+// scriptlet is one install-time script of one package.
+type scriptlet struct {
+	nevra, phase string
+	prog         []string // interpreter and its arguments
+	body         string
+}
+
+// phases in the order rpm runs them for a fresh install.
+var phases = []struct {
+	name          string
+	body, program int
+}{
+	{"%pre", tagPrein, tagPreinProg},
+	{"%post", tagPostin, tagPostinProg},
+	{"%posttrans", tagPosttrans, tagPosttransProg},
+}
+
+// scriptletsOf reads the install-time scriptlets of the package files, ordered
+// by phase (every %pre, then every %post, then every %posttrans).
+func scriptletsOf(pkgs []fetched) ([]scriptlet, error) {
+	var out []scriptlet
+	for _, phase := range phases {
+		for _, f := range pkgs {
+			h, err := rpm.Open(f.path)
+			if err != nil {
+				return nil, fmt.Errorf("reading scriptlets of %s: %w", f.pkg.NEVRA(), err)
+			}
+			body := ""
+			if t := h.Header.GetTag(phase.body); t != nil {
+				body = t.String()
+			}
+			var prog []string
+			if t := h.Header.GetTag(phase.program); t != nil {
+				prog = t.StringSlice()
+				if len(prog) == 0 && t.String() != "" {
+					prog = []string{t.String()}
+				}
+			}
+			if body == "" && len(prog) == 0 {
+				continue
+			}
+			if len(prog) == 0 {
+				prog = []string{"/bin/sh"}
+			}
+			out = append(out, scriptlet{nevra: f.pkg.NEVRA(), phase: phase.name, prog: prog, body: body})
+		}
+	}
+	return out, nil
+}
+
+// runScriptlets runs each scriptlet in bubblewrap with tree as / (read-only:
+// a script must not change /usr, which is shared with the object store through
+// hardlinks), etcDir as a writable /etc, a throw-away /var and /tmp, and no
+// network. The first failing scriptlet fails the composition.
+func runScriptlets(ctx context.Context, tree, etcDir string, scripts []scriptlet, p Progress) error {
+	for _, s := range scripts {
+		p.Message(fmt.Sprintf("Running %s scriptlet of %s", s.phase, s.nevra))
+		interp := s.prog[0]
+		if _, err := os.Lstat(filepath.Join(tree, interp)); err != nil {
+			return fmt.Errorf("%s scriptlet of %s needs %s, which the tree does not have", s.phase, s.nevra, interp)
+		}
+		args := []string{
+			"--ro-bind", tree, "/",
+			"--bind", etcDir, "/etc",
+			"--tmpfs", "/var", "--tmpfs", "/tmp", "--tmpfs", "/run",
+			"--proc", "/proc", "--dev", "/dev",
+			"--unshare-all", "--die-with-parent", "--new-session",
+			"--chdir", "/",
+			"--clearenv", "--setenv", "PATH", "/usr/sbin:/usr/bin:/sbin:/bin",
+			"--setenv", "RPM_INSTALL_PREFIX", "/usr",
+			"--",
+		}
+		args = append(args, s.prog...)
+		if s.body != "" {
+			if filepath.Base(interp) == "lua" || interp == "<lua>" {
+				return fmt.Errorf("%s scriptlet of %s is written in Lua, which strata cannot run", s.phase, s.nevra)
+			}
+			args = append(args, "-c", s.body, s.nevra)
+		}
+		args = append(args, "1") // rpm passes the number of installed instances
+		cmd := exec.CommandContext(ctx, "bwrap", args...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Run(); err != nil {
+			msg := strings.TrimSpace(out.String())
+			if msg != "" {
+				msg = ": " + lastLine(msg)
+			}
+			return fmt.Errorf("%s scriptlet of %s failed (%v)%s", s.phase, s.nevra, err, msg)
+		}
+		if text := strings.TrimSpace(out.String()); text != "" {
+			p.Message(text)
+		}
+	}
+	return nil
+}
+
+func lastLine(s string) string {
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}

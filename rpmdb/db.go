@@ -1,0 +1,272 @@
+package rpmdb
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// Dir is where a tree keeps its rpmdb, relative to the tree's root (rpm-ostree
+// moves it out of /var so it belongs to the immutable /usr).
+const Dir = "usr/share/rpm"
+
+// queryFormat prints one tab-separated line per package; EPOCHNUM is 0 when
+// the package has no epoch.
+const queryFormat = `%{NAME}\t%{EPOCHNUM}\t%{VERSION}\t%{RELEASE}\t%{ARCH}\n`
+
+// List returns the packages in the rpmdb of the tree at root, sorted by
+// name (then arch, then EVR). rpm's gpg-pubkey pseudo-packages are left out:
+// they are keys, not software, and rpm-ostree's package lists skip them too.
+//
+// The tree is not touched: the database files are copied to a private
+// directory first, because rpm's sqlite backend cannot open a database in a
+// read-only directory (a deployment) and would otherwise leave lock and
+// shared-memory files behind in the tree.
+func List(ctx context.Context, root string) ([]Package, error) {
+	tmp, err := os.MkdirTemp("", "strata-rpmdb-")
+	if err != nil {
+		return nil, fmt.Errorf("listing packages of %s: %w", root, err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := copyDBFiles(filepath.Join(root, Dir), tmp); err != nil {
+		return nil, fmt.Errorf("listing packages of %s: %w", root, err)
+	}
+	out, err := runRPM(ctx, "-qa", "--dbpath", tmp, "--qf", queryFormat)
+	if err != nil {
+		return nil, fmt.Errorf("listing packages of %s: %w", root, err)
+	}
+	pkgs, err := parseQuery(out)
+	if err != nil {
+		return nil, fmt.Errorf("listing packages of %s: %w", root, err)
+	}
+	return pkgs, nil
+}
+
+// parseQuery reads rpm's output in queryFormat.
+func parseQuery(out []byte) ([]Package, error) {
+	pkgs := []Package{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if line == "" {
+			continue
+		}
+		f := strings.Split(line, "\t")
+		if len(f) != 5 {
+			return nil, fmt.Errorf("unexpected rpm output line %q", line)
+		}
+		if f[0] == "gpg-pubkey" {
+			continue
+		}
+		epoch, err := strconv.ParseUint(f[1], 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("package %s: bad epoch %q", f[0], f[1])
+		}
+		pkgs = append(pkgs, Package{Name: f[0], Epoch: uint32(epoch), Version: f[2], Release: f[3], Arch: f[4]})
+	}
+	sortPackages(pkgs)
+	return pkgs, nil
+}
+
+// Add registers the packages of rpmFiles in the rpmdb of the tree at root,
+// creating the database if there is none, without unpacking a single file:
+// the tree's content comes from composing their ostree commits. It runs
+//
+//	rpm --root ROOT --dbpath /usr/share/rpm -i --justdb --nodeps --noscripts
+//	    --notriggers --ignoresize --ignorearch --ignoreos --nosignature
+//
+// Dependencies, scriptlets and disk space are the composer's business
+// (resolved by the depsolver, run in bwrap, not relevant to a header-only
+// install); arch and OS are checked when the packages are chosen, not
+// against the host running the daemon; signatures are checked when the
+// packages are fetched, and the tree's rpmdb usually holds no keys. Digests
+// are still verified, and file conflicts with installed packages still fail
+// (rpm names both packages), as does installing a NEVRA already present.
+// All packages go in one rpm transaction: either all are added or none.
+func Add(ctx context.Context, root string, rpmFiles []string) error {
+	if len(rpmFiles) == 0 {
+		return nil
+	}
+	args := []string{"--root", root, "--dbpath", "/" + Dir, "-i", "--justdb", "--nodeps", "--noscripts",
+		"--notriggers", "--ignoresize", "--ignorearch", "--ignoreos", "--nosignature", "--"}
+	for _, f := range rpmFiles {
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			return fmt.Errorf("adding packages to rpmdb of %s: %w", root, err)
+		}
+		args = append(args, abs)
+	}
+	if err := modify(ctx, root, args); err != nil {
+		return fmt.Errorf("adding %s to rpmdb of %s: %w", baseNames(rpmFiles), root, err)
+	}
+	return nil
+}
+
+// Remove erases the packages named by nevras (as Package.NEVRA prints them;
+// rpm also accepts plain names when they are unambiguous) from the rpmdb of
+// the tree at root, in one rpm transaction, with
+//
+//	rpm --root ROOT --dbpath /usr/share/rpm -e --justdb --nodeps --noscripts --notriggers
+//
+// A package that is not installed fails the whole call.
+func Remove(ctx context.Context, root string, nevras []string) error {
+	if len(nevras) == 0 {
+		return nil
+	}
+	args := []string{"--root", root, "--dbpath", "/" + Dir, "-e", "--justdb", "--nodeps", "--noscripts", "--notriggers", "--"}
+	args = append(args, nevras...)
+	if err := modify(ctx, root, args); err != nil {
+		return fmt.Errorf("removing %s from rpmdb of %s: %w", strings.Join(nevras, ", "), root, err)
+	}
+	return nil
+}
+
+// modify runs an rpm command that writes the rpmdb of root in place, then
+// tidies up after it.
+func modify(ctx context.Context, root string, args []string) error {
+	dir := filepath.Join(root, Dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := unshareFiles(dir); err != nil {
+		return err
+	}
+	_, err := runRPM(ctx, args...)
+	if cerr := cleanLeftovers(dir); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// unshareFiles gives every database file in dir a private copy when it is
+// hardlinked: a tree checked out from a bare ostree repo shares its files
+// with the repo's objects, and sqlite writes in place, which would corrupt
+// the repo.
+func unshareFiles(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok || st.Nlink <= 1 {
+			continue
+		}
+		tmp := p + ".strata-unshare"
+		if err := copyFile(p, tmp, fi.Mode().Perm()); err != nil {
+			return fmt.Errorf("unsharing %s: %w", p, err)
+		}
+		if err := os.Rename(tmp, p); err != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("unsharing %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// cleanLeftovers removes what rpm leaves behind in the database directory
+// after it has closed it: the lock file and the sqlite shared-memory and
+// write-ahead-log files. A write-ahead log that still holds data is kept,
+// since it is part of the database.
+func cleanLeftovers(dir string) error {
+	for _, name := range []string{".rpm.lock", "rpmdb.sqlite-shm"} {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("cleaning rpmdb: %w", err)
+		}
+	}
+	wal := filepath.Join(dir, "rpmdb.sqlite-wal")
+	if fi, err := os.Stat(wal); err == nil && fi.Size() == 0 {
+		if err := os.Remove(wal); err != nil {
+			return fmt.Errorf("cleaning rpmdb: %w", err)
+		}
+	}
+	return nil
+}
+
+// copyDBFiles copies the regular files of an rpmdb directory (sqlite or an
+// older backend's files) into dst. A missing directory is an error: a tree
+// without an rpmdb has no package list to give.
+func copyDBFiles(src, dst string) error {
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		return fmt.Errorf("reading rpmdb: %w", err)
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() || e.Name() == ".rpm.lock" {
+			continue
+		}
+		if err := copyFile(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func copyFile(src, dst string, perm fs.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// runRPM runs the rpm binary and returns its stdout; on failure the error
+// carries rpm's stderr, which names the package and the problem.
+func runRPM(ctx context.Context, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "rpm", args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("rpm: %w: %s", err, rpmErrors(stderr.String()))
+	}
+	return stdout.Bytes(), nil
+}
+
+// rpmErrors drops the warning Debian's rpm prints on every install (it
+// recommends alien), keeping the lines that explain a failure.
+func rpmErrors(stderr string) string {
+	var keep []string
+	for _, l := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		if strings.HasPrefix(l, "rpm: RPM should not be used directly") || strings.HasPrefix(l, "rpm: However assuming you know") {
+			continue
+		}
+		keep = append(keep, strings.TrimSpace(l))
+	}
+	return strings.Join(keep, "; ")
+}
+
+func baseNames(paths []string) string {
+	names := make([]string, len(paths))
+	for i, p := range paths {
+		names[i] = filepath.Base(p)
+	}
+	return strings.Join(names, ", ")
+}

@@ -1,0 +1,10 @@
+// Package rpmdb owns the rpm database inside an OSTree-shaped tree (it lives
+// in usr/share/rpm, sqlite backend): listing, registering and erasing
+// package headers, comparing versions, diffing two package lists, and the
+// package-list value that commits carry as metadata.
+//
+// It never parses or writes the database itself: every read and write goes
+// through the real rpm binary, so the result is exactly what rpm on the
+// booted host will see. It must not unpack files, run scriptlets or decide
+// what to install: composing the tree belongs to the layering package.
+package rpmdb

@@ -1,0 +1,313 @@
+package transactions
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/cavaliergopher/rpm"
+
+	"github.com/strata-os/strata/internal/origin"
+	"github.com/strata-os/strata/internal/ostree"
+	"github.com/strata-os/strata/internal/rpmmd"
+	"github.com/strata-os/strata/layering"
+	"github.com/strata-os/strata/rpmdb"
+)
+
+// Where strata keeps its state and caches, relative to the sysroot.
+const (
+	// CacheDir holds rpm-md metadata (repomd/) and downloaded packages (rpms/).
+	CacheDir = "var/cache/strata"
+	// LocalPackagesDir keeps local RPMs a deployment requested, by sha256, so
+	// the layer can be re-resolved on every upgrade.
+	LocalPackagesDir = "var/lib/strata/local"
+)
+
+// PackageChanges are the layering modifications of one request (rpm-ostree's
+// UpdateDeployment modifiers and options).
+type PackageChanges struct {
+	Install          []string // names, provides or file paths
+	InstallLocal     []string // paths of local RPM files
+	Uninstall        []string
+	UninstallAll     bool
+	OverrideRemove   []string
+	OverrideReset    []string
+	OverrideResetAll bool
+	DryRun           bool
+	Idempotent       bool
+	CacheOnly        bool
+}
+
+// ChangePackages layers, unlayers or overrides packages on osname's current
+// base and deploys the result.
+func (e *Engine) ChangePackages(ctx context.Context, osname string, ch PackageChanges, p Progress) (Result, error) {
+	var res Result
+	err := e.run(ctx, func(s *ostree.Sysroot) error {
+		merge, o, err := mergeOrigin(s, osname)
+		if err != nil {
+			return err
+		}
+		newNames, err := applyChanges(s, o, ch)
+		if err != nil {
+			return err
+		}
+		if merge.Origin == string(o.Bytes()) && !ch.DryRun {
+			p.Message("No change.")
+			return nil
+		}
+		base := BaseChecksum(s.Repo(), merge)
+		commit, err := e.compose(ctx, s, merge, base, o, newNames, ch, p)
+		if err != nil || ch.DryRun {
+			return err
+		}
+		res, err = writeDeployment(ctx, s, osname, commit, merge, o, p)
+		return err
+	})
+	return res, err
+}
+
+// applyChanges edits the origin's requests and returns the names requested
+// just now.
+func applyChanges(s *ostree.Sysroot, o *origin.Origin, ch PackageChanges) ([]string, error) {
+	requested := o.RequestedPackages()
+	var added []string
+	for _, name := range ch.Install {
+		if slices.Contains(requested, name) {
+			if ch.Idempotent {
+				continue
+			}
+			return nil, fmt.Errorf("package %q is already requested; pass --idempotent to ignore", name)
+		}
+		requested = append(requested, name)
+		added = append(added, name)
+	}
+	local := o.RequestedLocalPackages()
+	for _, path := range ch.InstallLocal {
+		id, err := keepLocalPackage(s, path)
+		if err != nil {
+			return nil, err
+		}
+		if slices.Contains(local, id) {
+			if ch.Idempotent {
+				continue
+			}
+			return nil, fmt.Errorf("local package %s is already requested", id)
+		}
+		local = append(local, id)
+	}
+	if ch.UninstallAll {
+		requested, local = nil, nil
+	}
+	for _, name := range ch.Uninstall {
+		switch {
+		case slices.Contains(requested, name):
+			requested = slices.DeleteFunc(requested, func(r string) bool { return r == name })
+		case slices.ContainsFunc(local, localMatches(name)):
+			local = slices.DeleteFunc(local, localMatches(name))
+		case ch.Idempotent:
+		default:
+			return nil, fmt.Errorf("package %q is not currently requested", name)
+		}
+	}
+	o.SetRequestedPackages(requested)
+	o.SetRequestedLocalPackages(local)
+
+	removals := o.OverrideRemove()
+	for _, name := range ch.OverrideRemove {
+		if !slices.Contains(removals, name) {
+			removals = append(removals, name)
+		}
+	}
+	if ch.OverrideResetAll {
+		removals = nil
+	}
+	for _, name := range ch.OverrideReset {
+		if !slices.Contains(removals, name) {
+			return nil, fmt.Errorf("no override for package %q", name)
+		}
+		removals = slices.DeleteFunc(removals, func(r string) bool { return r == name })
+	}
+	o.SetOverrideRemove(removals)
+	return added, nil
+}
+
+// localMatches matches a requested-local entry ("<sha256>:<nevra>") by package
+// name, NEVRA or whole entry.
+func localMatches(name string) func(string) bool {
+	return func(entry string) bool {
+		_, nevra, _ := strings.Cut(entry, ":")
+		return entry == name || nevra == name || strings.HasPrefix(nevra, name+"-") && nevraName(nevra) == name
+	}
+}
+
+// nevraName is the name part of name-version-release.arch.
+func nevraName(nevra string) string {
+	parts := strings.Split(nevra, "-")
+	if len(parts) < 3 {
+		return nevra
+	}
+	return strings.Join(parts[:len(parts)-2], "-")
+}
+
+// keepLocalPackage copies a local RPM into the sysroot's store, named by its
+// sha256, and returns its origin entry "<sha256>:<nevra>".
+func keepLocalPackage(s *ostree.Sysroot, path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("reading local package: %w", err)
+	}
+	defer f.Close()
+	pkg, err := rpm.Read(f)
+	if err != nil {
+		return "", fmt.Errorf("local package %s is not a valid RPM: %w", filepath.Base(path), err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	dir := filepath.Join(s.Path(), LocalPackagesDir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.CreateTemp(dir, ".incoming-")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(io.MultiWriter(tmp, h), f); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("storing local package: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", err
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, sum+".rpm")); err != nil {
+		return "", err
+	}
+	nevra := fmt.Sprintf("%s-%s-%s.%s", pkg.Name(), pkg.Version(), pkg.Release(), pkg.Architecture())
+	if pkg.Epoch() != 0 {
+		nevra = fmt.Sprintf("%s-%d:%s-%s.%s", pkg.Name(), pkg.Epoch(), pkg.Version(), pkg.Release(), pkg.Architecture())
+	}
+	return sum + ":" + nevra, nil
+}
+
+// hasLayers says whether an origin asks for anything on top of its base.
+func hasLayers(o *origin.Origin) bool {
+	return len(o.RequestedPackages()) > 0 || len(o.RequestedLocalPackages()) > 0 || len(o.OverrideRemove()) > 0
+}
+
+// compose returns the commit to deploy for origin o on base: the base itself
+// when nothing is layered, else a layered commit composed for it.
+func (e *Engine) compose(ctx context.Context, s *ostree.Sysroot, merge *ostree.Deployment, base string, o *origin.Origin, newNames []string, ch PackageChanges, p Progress) (string, error) {
+	if !hasLayers(o) {
+		return base, nil
+	}
+	repos, err := reposFor(s, merge)
+	if err != nil {
+		return "", err
+	}
+	var localPaths []string
+	for _, entry := range o.RequestedLocalPackages() {
+		sum, _, _ := strings.Cut(entry, ":")
+		path := filepath.Join(s.Path(), LocalPackagesDir, sum+".rpm")
+		if _, err := os.Stat(path); err != nil {
+			return "", fmt.Errorf("local package %s is no longer stored (%v); uninstall it and install the file again", entry, err)
+		}
+		localPaths = append(localPaths, path)
+	}
+	c := &layering.Composer{Repo: s.Repo(), CacheDir: filepath.Join(s.Path(), CacheDir), Log: e.log}
+	if err := os.MkdirAll(c.CacheDir, 0o755); err != nil {
+		return "", err
+	}
+	res, err := c.Compose(ctx, layering.Request{
+		Base:          base,
+		Packages:      o.RequestedPackages(),
+		NewPackages:   newNames,
+		LocalPackages: localPaths,
+		RemoveBase:    o.OverrideRemove(),
+		Repos:         repos,
+		DryRun:        ch.DryRun,
+		Idempotent:    ch.Idempotent,
+	}, p)
+	if err != nil {
+		return "", err
+	}
+	return res.Commit, nil
+}
+
+// reposFor reads the repo definitions a deployment's /etc/yum.repos.d holds,
+// falling back to its image's /usr/etc/yum.repos.d.
+func reposFor(s *ostree.Sysroot, d *ostree.Deployment) ([]rpmmd.Repo, error) {
+	dir := s.DeploymentPath(d)
+	vars := rpmmd.HostVars(filepath.Join(dir, "usr/lib/os-release"), layering.Arch())
+	for _, candidate := range []string{"etc/yum.repos.d", "usr/etc/yum.repos.d"} {
+		repos, err := rpmmd.LoadRepoDir(filepath.Join(dir, candidate), vars)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		return repos, err
+	}
+	return nil, nil
+}
+
+// RefreshMetadata downloads the rpm-md metadata of osname's enabled repos
+// (force: even when the cache is fresh).
+func (e *Engine) RefreshMetadata(ctx context.Context, osname string, force bool, p Progress) error {
+	return e.run(ctx, func(s *ostree.Sysroot) error {
+		merge, _, err := mergeOrigin(s, osname)
+		if err != nil {
+			return err
+		}
+		repos, err := reposFor(s, merge)
+		if err != nil {
+			return err
+		}
+		if len(repos) == 0 {
+			p.Message("No repositories are configured (/etc/yum.repos.d is empty).")
+			return nil
+		}
+		c := &layering.Composer{Repo: s.Repo(), CacheDir: filepath.Join(s.Path(), CacheDir), Log: e.log}
+		_, err = c.RefreshMetadata(ctx, repos, force, p)
+		return err
+	})
+}
+
+// PackageDiff compares the rpmdbs of two deployments, given by id.
+func (e *Engine) PackageDiff(ctx context.Context, fromID, toID string) ([]rpmdb.Change, error) {
+	var changes []rpmdb.Change
+	err := e.View(ctx, func(s *ostree.Sysroot) error {
+		lists := make([][]rpmdb.Package, 2)
+		for i, id := range []string{fromID, toID} {
+			d := deploymentByID(s, id)
+			if d == nil {
+				return fmt.Errorf("no deployment with id %q", id)
+			}
+			pkgs, err := rpmdb.List(ctx, s.DeploymentPath(d))
+			if err != nil {
+				return err
+			}
+			lists[i] = pkgs
+		}
+		changes = rpmdb.Diff(lists[0], lists[1])
+		return nil
+	})
+	return changes, err
+}
+
+func deploymentByID(s *ostree.Sysroot, id string) *ostree.Deployment {
+	for _, d := range s.Deployments() {
+		if d.ID() == id {
+			return d
+		}
+	}
+	return nil
+}
