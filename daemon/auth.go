@@ -23,10 +23,9 @@ const polkitAllowUserInteraction = 1
 // authorize returns the caller's uid when it may perform every action: root
 // always may (as with rpm-ostree); anyone else needs polkit's yes for each.
 func (d *Daemon) authorize(sender string, actions []string) (uint32, error) {
-	var uid uint32
-	err := d.conn.BusObject().Call("org.freedesktop.DBus.GetConnectionUnixUser", 0, sender).Store(&uid)
+	uid, err := d.callerUID(sender)
 	if err != nil {
-		return 0, fmt.Errorf("identifying caller %s: %w", sender, err)
+		return 0, err
 	}
 	if uid == 0 {
 		return 0, nil
@@ -49,6 +48,16 @@ func (d *Daemon) authorize(sender string, actions []string) (uint32, error) {
 		if !result.IsAuthorized {
 			return 0, fmt.Errorf("not authorized for %s (uid %d); run the command as root or ask an administrator", action, uid)
 		}
+	}
+	return uid, nil
+}
+
+// callerUID asks the bus which user a connection belongs to.
+func (d *Daemon) callerUID(sender string) (uint32, error) {
+	var uid uint32
+	err := d.conn.BusObject().Call("org.freedesktop.DBus.GetConnectionUnixUser", 0, sender).Store(&uid)
+	if err != nil {
+		return 0, fmt.Errorf("identifying caller %s: %w", sender, err)
 	}
 	return uid, nil
 }

@@ -64,7 +64,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer engine.Close()
 
-	conn, err := dbus.ConnectSystemBus()
+	conn, err := connectSystemBus()
 	if err != nil {
 		return fmt.Errorf("connecting to the system bus: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/godbus/dbus/v5"
 
@@ -59,23 +60,38 @@ func (o *osObject) UpdateDeployment(sender dbus.Sender, modifiers, options map[s
 	if len(ch.OverrideRemove) > 0 || len(ch.OverrideReset) > 0 || ch.OverrideResetAll {
 		actions = append(actions, actionOverride)
 	}
-	fds := fdsOpt(modifiers, "install-local-packages")
-	if len(fds) > 0 {
+	if _, ok := modifiers["install-local-packages"]; ok {
+		return "", dbus.NewError("org.freedesktop.DBus.Error.NotSupported", []any{"local packages passed as file descriptors are not supported; strata's CLI sends install-local-package-paths"})
+	}
+	localPaths := stringsOpt(modifiers, "install-local-package-paths")
+	if len(localPaths) > 0 {
 		actions = append(actions, actionInstallLocal)
-		paths, err := o.d.receivePackages(fds)
-		if err != nil {
-			return "", failed(err)
-		}
-		ch.InstallLocal = paths
 	}
 	if len(actions) == 0 {
 		return "", dbus.NewError("org.freedesktop.DBus.Error.InvalidArgs", []any{"nothing to change: no packages given"})
 	}
-	title := describeChanges(ch) + flagsTitle(options)
+	uid, err := o.d.callerUID(string(sender))
+	if err != nil {
+		return "", failed(err)
+	}
+	title := describeChanges(ch)
+	if len(localPaths) > 0 {
+		title = strings.TrimPrefix(title+fmt.Sprintf("; install %d local package(s)", len(localPaths)), "; ")
+	}
+	title += flagsTitle(options)
 	return o.d.begin(request{
 		sender: sender, method: "UpdateDeployment", title: title, actions: actions,
 		run: func(ctx context.Context, p transactions.Progress) error {
-			defer removeAll(ch.InstallLocal)
+			if len(localPaths) > 0 {
+				// Read only now: the caller is authorized by the time a
+				// transaction runs.
+				received, err := o.d.receivePackages(uid, localPaths)
+				if err != nil {
+					return err
+				}
+				defer removeAll(received)
+				ch.InstallLocal = received
+			}
 			_, err := o.d.engine.ChangePackages(ctx, o.name, ch, p)
 			return err
 		},
@@ -128,26 +144,51 @@ func rpmDiff(changes []rpmdb.Change) []rpmDiffEntry {
 	return out
 }
 
-// receivePackages copies local packages sent as file descriptors into files
-// the transaction can read after the call returns (the fds are the caller's).
-func (d *Daemon) receivePackages(fds []dbus.UnixFD) ([]string, error) {
+// receivePackages copies local packages named by absolute paths into files
+// the transaction owns. The daemon runs as root, so it reads a file only when
+// the caller could have read it: root callers may name any file, others only
+// regular files they own (readable by them) or that everyone may read.
+// Paths replace rpm-ostree's file descriptors, which this daemon's bus
+// connection does not accept (see connectSystemBus).
+func (d *Daemon) receivePackages(uid uint32, paths []string) ([]string, error) {
 	dir, err := os.MkdirTemp(d.cfg.RunDir, "incoming-")
 	if err != nil {
 		return nil, err
 	}
-	var paths []string
-	for i, fd := range fds {
-		f := os.NewFile(uintptr(fd), fmt.Sprintf("package-%d", i))
-		path := filepath.Join(dir, fmt.Sprintf("package-%d.rpm", i))
-		err := copyToFile(f, path)
-		f.Close()
-		if err != nil {
+	var out []string
+	for i, path := range paths {
+		dest := filepath.Join(dir, fmt.Sprintf("package-%d.rpm", i))
+		if err := copyReadable(uid, path, dest); err != nil {
 			os.RemoveAll(dir)
-			return nil, fmt.Errorf("receiving local package %d: %w", i, err)
+			return nil, fmt.Errorf("local package %s: %w", path, err)
 		}
-		paths = append(paths, path)
+		out = append(out, dest)
 	}
-	return paths, nil
+	return out, nil
+}
+
+func copyReadable(uid uint32, path, dest string) error {
+	if !filepath.IsAbs(path) {
+		return fmt.Errorf("not an absolute path")
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !info.Mode().IsRegular() || !ok {
+		return fmt.Errorf("not a regular file")
+	}
+	readable := uid == 0 || (st.Uid == uid && info.Mode().Perm()&0o400 != 0) || info.Mode().Perm()&0o004 != 0
+	if !readable {
+		return fmt.Errorf("not readable by uid %d", uid)
+	}
+	return copyToFile(f, dest)
 }
 
 func copyToFile(r io.Reader, path string) error {
@@ -176,9 +217,6 @@ func describeChanges(ch transactions.PackageChanges) string {
 		}
 	}
 	add("install", ch.Install)
-	if len(ch.InstallLocal) > 0 {
-		parts = append(parts, fmt.Sprintf("install %d local package(s)", len(ch.InstallLocal)))
-	}
 	add("uninstall", ch.Uninstall)
 	if ch.UninstallAll {
 		parts = append(parts, "uninstall --all")
@@ -194,20 +232,4 @@ func describeChanges(ch transactions.PackageChanges) string {
 func stringsOpt(options map[string]dbus.Variant, key string) []string {
 	s, _ := options[key].Value().([]string)
 	return s
-}
-
-func fdsOpt(options map[string]dbus.Variant, key string) []dbus.UnixFD {
-	switch v := options[key].Value().(type) {
-	case []dbus.UnixFD:
-		return v
-	case []any:
-		var fds []dbus.UnixFD
-		for _, x := range v {
-			if fd, ok := x.(dbus.UnixFD); ok {
-				fds = append(fds, fd)
-			}
-		}
-		return fds
-	}
-	return nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"github.com/godbus/dbus/v5/prop"
 
 	"github.com/strata-os/strata/client"
+	"github.com/strata-os/strata/internal/p2p"
 	"github.com/strata-os/strata/tests/fixture"
 )
 
@@ -102,27 +102,27 @@ func startTestBus(t *testing.T) string {
 	return strings.TrimSpace(line)
 }
 
-// startFinishingPeer serves transactions that succeed as soon as started.
-// It speaks the peer protocol with a hand-written SASL EXTERNAL server side
-// over godbus, as the daemon does.
+// startFinishingPeer serves transactions (with the daemon's own p2p
+// listener) that print one message and succeed as soon as started.
 func startFinishingPeer(t *testing.T) string {
 	t.Helper()
-	sock := filepath.Join(t.TempDir(), "txn")
-	l, err := net.Listen("unix", sock)
+	l, err := p2p.Listen(filepath.Join(t.TempDir(), "txn"), func(uint32) bool { return true })
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); l.Close() })
 	go func() {
 		for {
-			nc, err := l.Accept()
+			peer, err := l.Accept(ctx)
 			if err != nil {
 				return
 			}
-			go servePeer(nc)
+			peer.Conn.Export(&finishingTxn{peer.Conn}, "/", client.TransactionInterface)
+			peer.Start()
 		}
 	}()
-	return "unix:path=" + sock
+	return l.Address()
 }
 
 type finishingTxn struct{ conn *dbus.Conn }
@@ -135,46 +135,6 @@ func (f *finishingTxn) Start() (bool, *dbus.Error) {
 	}()
 	return true, nil
 }
-
-func servePeer(nc net.Conn) {
-	r := bufio.NewReader(nc)
-	// Minimal SASL server: accept EXTERNAL, agree to fds, wait for BEGIN.
-	if _, err := r.ReadByte(); err != nil {
-		nc.Close()
-		return
-	}
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			nc.Close()
-			return
-		}
-		switch {
-		case strings.TrimSpace(line) == "AUTH":
-			nc.Write([]byte("REJECTED EXTERNAL\r\n"))
-		case strings.HasPrefix(line, "AUTH"):
-			nc.Write([]byte("OK 0123456789abcdef0123456789abcdef\r\n"))
-		case strings.HasPrefix(line, "NEGOTIATE_UNIX_FD"):
-			nc.Write([]byte("ERROR\r\n"))
-		case strings.HasPrefix(line, "BEGIN"):
-			conn, err := dbus.NewConn(bufferedConn{r, nc})
-			if err != nil {
-				nc.Close()
-				return
-			}
-			conn.Export(&finishingTxn{conn}, "/", client.TransactionInterface)
-			return
-		}
-	}
-}
-
-// bufferedConn reads through the reader that consumed the handshake.
-type bufferedConn struct {
-	r *bufio.Reader
-	net.Conn
-}
-
-func (b bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
 
 // serve exports d with the given sysroot path and deployments and returns an
 // app connected to it.

@@ -58,7 +58,9 @@ func TestLayeringPlans(t *testing.T) {
 		}},
 		{[]string{"install", "vim", "--uninstall", "htop", "--uninstall=nano", "-Cn", "--allow-inactive", "-r"}, layeringPlan{
 			mods: client.Modifiers{InstallPackages: []string{"vim"}, UninstallPackages: []string{"htop", "nano"}},
-			opts: with(func(o *client.UpdateOptions) { o.CacheOnly, o.DryRun, o.AllowInactive, o.Reboot = true, true, true, true }),
+			opts: with(func(o *client.UpdateOptions) {
+				o.CacheOnly, o.DryRun, o.AllowInactive, o.Reboot = true, true, true, true
+			}),
 		}},
 		{[]string{"install", "file:///srv/a-1-1.noarch.rpm", "/tmp/b.rpm", "--download-only", "--lock-finalization"}, layeringPlan{
 			updateDeployment: true,

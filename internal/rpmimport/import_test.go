@@ -341,7 +341,7 @@ func TestImportRefusesBadPackages(t *testing.T) {
 	patchHeaderString(t, rpms["bad-dotdot-1.0-1.noarch.rpm"], dotdot, "/usr/share/padd/", "/usr/../../../x/")
 	for file, want := range map[string]string{
 		rpms["bad-boot-1.0-1.noarch.rpm"]: `importing bad-boot-1.0-1.noarch: payload path "/boot/x" is outside what packages may ship (/usr, /etc, /var, /opt)`,
-		rpms["bad-home-1.0-1.noarch.rpm"]: `importing bad-home-1.0-1.noarch: payload path "/home/u" is outside what packages may ship`,
+		rpms["bad-home-1.0-1.noarch.rpm"]: `importing bad-home-1.0-1.noarch: payload path "/home/u/x" is outside what packages may ship`,
 		rpms["bad-dev-1.0-1.noarch.rpm"]:  `payload path "/usr/share/bad/null" is a device node`,
 		rpms["bad-link-1.0-1.noarch.rpm"]: `payload path "/usr/share/bad/esc" is a symlink to "../../../../etc/shadow", which leaves the tree`,
 		dotdot:                            `importing bad-dotdot-1.0-1.noarch: payload path "/usr/../../../x/x" contains ".."`,

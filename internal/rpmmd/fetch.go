@@ -108,6 +108,9 @@ func (c *Cache) open(ctx context.Context, rawURL string) (io.ReadCloser, int64, 
 	return resp.Body, resp.ContentLength, nil
 }
 
+// errMismatch explains a download larger than its metadata says it is.
+var errMismatch = errors.New("size and checksum do not match the repository metadata; the repository is corrupt or changing, try again")
+
 // fetch copies rawURL into w, failing once more than limit bytes arrive
 // (limit < 0: no limit). onBytes, when set, sees the running count and the
 // size announced by the server (-1 when none).
@@ -128,7 +131,7 @@ func (c *Cache) fetchRaw(ctx context.Context, rawURL string, w io.Writer, limit 
 	}
 	defer body.Close()
 	if limit >= 0 && size > limit {
-		return 0, fmt.Errorf("server announces %d bytes, more than the %d expected", size, limit)
+		return 0, fmt.Errorf("server announces %d bytes, more than the %d expected: %w", size, limit, errMismatch)
 	}
 	watchdog := time.AfterFunc(stallTimeout, func() { cancel(errStalled) })
 	defer watchdog.Stop()
@@ -139,7 +142,7 @@ func (c *Cache) fetchRaw(ctx context.Context, rawURL string, w io.Writer, limit 
 		if k > 0 {
 			watchdog.Reset(stallTimeout)
 			if limit >= 0 && n+int64(k) > limit {
-				return n, fmt.Errorf("more than the %d bytes expected", limit)
+				return n, fmt.Errorf("more than the %d bytes expected: %w", limit, errMismatch)
 			}
 			if _, err := w.Write(buf[:k]); err != nil {
 				return n, err

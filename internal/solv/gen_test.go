@@ -11,8 +11,17 @@ import (
 	"time"
 )
 
+// synthGroups spreads the synthetic packages' directories over this many
+// parents: libsolv's directory pool scans siblings linearly, so 60 000
+// directories under one parent would measure that pathology, not a repo
+// (Fedora has a few thousand entries in its busiest directory).
+const synthGroups = 200
+
+// synthFile is the file package i owns.
+func synthFile(i int) string { return fmt.Sprintf("/usr/share/g%d/pkg%d/data", i%synthGroups, i) }
+
 // writeSyntheticRepo writes primary.xml.gz and filelists.xml.gz describing n
-// packages (pkgN requires pkgN-1 and owns /usr/share/pkgN/data), without
+// packages (pkgN requires pkgN-1 and owns synthFile(N)), without
 // building any RPMs: only the metadata matters to the solver.
 func writeSyntheticRepo(t testing.TB, dir string, n int) (primary, filelists string) {
 	t.Helper()
@@ -62,8 +71,8 @@ func writeSyntheticRepo(t testing.TB, dir string, n int) (primary, filelists str
 <filelists xmlns="http://linux.duke.edu/metadata/filelists" packages="%d">
 `, n)
 		for i := 0; i < n; i++ {
-			fmt.Fprintf(w, `<package pkgid="%[2]s" name="pkg%[1]d" arch="noarch"><version epoch="0" ver="1.0" rel="1"/><file>/usr/share/pkg%[1]d/data</file><file type="dir">/usr/share/pkg%[1]d</file></package>
-`, i, pkgid(i))
+			fmt.Fprintf(w, `<package pkgid="%[2]s" name="pkg%[1]d" arch="noarch"><version epoch="0" ver="1.0" rel="1"/><file>/usr/share/g%[3]d/pkg%[1]d/data</file><file type="dir">/usr/share/g%[3]d/pkg%[1]d</file></package>
+`, i, pkgid(i), i%synthGroups)
 		}
 		w.WriteString("</filelists>\n")
 	})
@@ -84,7 +93,7 @@ func loadAndSolve(t testing.TB, primary, filelists, cache string, n int) (load t
 		t.Fatal(err)
 	}
 	load = time.Since(start)
-	tr, err = p.Solve(Request{Install: []string{fmt.Sprintf("/usr/share/pkg%d/data", n/10)}})
+	tr, err = p.Solve(Request{Install: []string{synthFile(n / 10)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,7 @@ const policy = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Config
 const fakeStrata = `#!/bin/sh
 busctl --system status org.projectatomic.rpmostree1 >/dev/null || { echo "no daemon on the bus" >&2; exit 2; }
 echo "fake strata $*"
-[ "$1" = status ] && echo "Version: 2.0"
+[ "$1" = status ] && echo "Version: 2.0" && echo "LayeredPackages: demo-extra"
 [ "$1" = "$DEMO_TEST_FAIL_ON" ] && { echo "failing $1" >&2; exit 1; }
 exit 0
 `
@@ -110,7 +110,8 @@ func TestWalkthrough(t *testing.T) {
 			cmds = append(cmds, line)
 		}
 	}
-	want := []string{"$ strata status", "$ strata upgrade", "$ strata status", "$ strata rollback", "$ strata status"}
+	want := []string{"$ strata status", "$ strata upgrade", "$ strata status", "$ strata rollback", "$ strata status",
+		"$ strata install demo-extra", "$ strata status", "$ strata uninstall demo-extra", "$ strata status"}
 	if strings.Join(cmds, "|") != strings.Join(want, "|") {
 		t.Errorf("commands %q, want %q", cmds, want)
 	}

@@ -40,11 +40,13 @@ func demoSteps() []step {
 		{args: []string{"status"}},
 		{args: []string{"upgrade"}},
 		{args: []string{"status"}, want: []string{"2.0"}},
-		// Package layering goes here once it lands, e.g.:
-		//   {args: []string{"install", "demo-extra"}},
-		//   {args: []string{"status"}, want: []string{"demo-extra"}},
-		//   {args: []string{"uninstall", "demo-extra"}},
 		{args: []string{"rollback"}},
+		{args: []string{"status"}},
+		// Package layering: a package from the host's rpm-md repo becomes part
+		// of a new deployment, and leaves again.
+		{args: []string{"install", "demo-extra"}},
+		{args: []string{"status"}, want: []string{"LayeredPackages: demo-extra"}},
+		{args: []string{"uninstall", "demo-extra"}},
 		{args: []string{"status"}},
 	}
 }
@@ -119,6 +121,14 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 		return err
 	}
 	defer host.Close()
+	pkgs, err := fixture.BuildPackageRepo(ctx, filepath.Join(tmp, "pkgs"))
+	if err != nil {
+		return err
+	}
+	defer pkgs.Close()
+	if err := host.InstallRepoFile(fixture.PackageRepoID, pkgs.URL); err != nil {
+		return err
+	}
 	bus, err := fixture.StartBus(ctx, filepath.Join(tmp, "bus"), cfg.policies...)
 	if err != nil {
 		return err

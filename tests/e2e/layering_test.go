@@ -518,13 +518,13 @@ func TestPostScriptletRunsInNewTree(t *testing.T) {
 	e.mustStrata("install", "demo-scripts")
 	dir := e.expectLayered(layer{
 		base: "1.0", requested: []string{"demo-scripts"},
-		rpms: []string{"demo-scripts-1.0-1.noarch"}, files: []string{"usr/share/demo-scripts/post-ran"},
+		rpms: []string{"demo-scripts-1.0-1.noarch"}, files: []string{"usr/etc/demo-scripts/post-ran", "etc/demo-scripts/post-ran"},
 	})
-	if b, err := os.ReadFile(filepath.Join(dir, "usr/share/demo-scripts/post-ran")); err != nil || strings.TrimSpace(string(b)) != "ran" {
+	if b, err := os.ReadFile(filepath.Join(dir, "usr/etc/demo-scripts/post-ran")); err != nil || strings.TrimSpace(string(b)) != "ran" {
 		t.Errorf("post-ran = %q, %v", b, err)
 	}
 	// The scriptlet saw the new tree as /, never the machine running the daemon.
-	if _, err := os.Stat("/usr/share/demo-scripts/post-ran"); !os.IsNotExist(err) {
+	if _, err := os.Stat("/etc/demo-scripts/post-ran"); !os.IsNotExist(err) {
 		t.Errorf("the scriptlet wrote to the real host's /usr: %v", err)
 	}
 }
