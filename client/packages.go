@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 
 	"github.com/godbus/dbus/v5"
@@ -127,8 +128,15 @@ func closeAll(files []*os.File) {
 
 // UpdateDeployment starts the general deployment transaction
 // (OS.UpdateDeployment) with package modifiers. Local packages are opened
-// here and passed as file descriptors, which needs a bus connection that
-// negotiated fd passing (the system bus does).
+// here and passed as file descriptors ('ah'), as rpm-ostree's client does,
+// which needs a bus connection that negotiated fd passing (the system bus
+// does).
+//
+// A daemon that cannot receive file descriptors (stratad: godbus v5.2.4
+// cannot decode an fd array) is refused them by the bus, or refuses them
+// itself, with org.freedesktop.DBus.Error.NotSupported; nothing was started
+// then, and the call is repeated once with the absolute paths instead, as
+// install-local-package-paths / override-replace-local-package-paths (as).
 func (o *OS) UpdateDeployment(ctx context.Context, m Modifiers, opts UpdateOptions) (*Transaction, error) {
 	if m.hasLocal() && !o.conn.SupportsUnixFDs() {
 		return nil, fmt.Errorf("sending local packages: %w", ErrNoUnixFDs)
@@ -140,7 +148,51 @@ func (o *OS) UpdateDeployment(ctx context.Context, m Modifiers, opts UpdateOptio
 	// The fds are duplicated into the message when it is written; keep the
 	// files open until the reply so none is closed (or reused) before.
 	defer closeAll(files)
+	txn, err := o.start(ctx, "UpdateDeployment", mods, opts.dict(m))
+	if err == nil || !m.hasLocal() || !isNotSupported(err) {
+		return txn, err
+	}
+	if err := localPathModifiers(mods, m); err != nil {
+		return nil, err
+	}
 	return o.start(ctx, "UpdateDeployment", mods, opts.dict(m))
+}
+
+// isNotSupported tells a refusal of fd passing (by the bus or the daemon).
+func isNotSupported(err error) bool {
+	var de dbus.Error
+	if errors.As(err, &de) {
+		return de.Name == "org.freedesktop.DBus.Error.NotSupported"
+	}
+	var dep *dbus.Error
+	return errors.As(err, &dep) && dep != nil && dep.Name == "org.freedesktop.DBus.Error.NotSupported"
+}
+
+// localPathModifiers replaces the fd modifiers by absolute paths, which the
+// daemon reads with the caller's rights.
+func localPathModifiers(mods map[string]dbus.Variant, m Modifiers) error {
+	for _, e := range []struct {
+		fdKey, pathKey string
+		paths          []string
+	}{
+		{"install-local-packages", "install-local-package-paths", m.InstallLocalPackages},
+		{"override-replace-local-packages", "override-replace-local-package-paths", m.OverrideReplaceLocalPackages},
+	} {
+		delete(mods, e.fdKey)
+		if len(e.paths) == 0 {
+			continue
+		}
+		abs := make([]string, len(e.paths))
+		for i, p := range e.paths {
+			a, err := filepath.Abs(p)
+			if err != nil {
+				return fmt.Errorf("resolving local package %s: %w", p, err)
+			}
+			abs[i] = a
+		}
+		mods[e.pathKey] = dbus.MakeVariant(abs)
+	}
+	return nil
 }
 
 // PkgChange starts a layering transaction with the older, name-only method

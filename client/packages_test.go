@@ -101,7 +101,7 @@ func keys(m map[string]any) string {
 
 func TestUpdateDeploymentSendsModifiersAndFiles(t *testing.T) {
 	addr := startBus(t)
-	d := startRawDaemon(t, addr, "/org/projectatomic/rpmostree1/fedora")
+	d := startRawDaemon(t, addr, "/org/projectatomic/rpmostree1/fedora", false)
 	ctx := context.Background()
 	c, err := ConnectAddress(ctx, addr, "cli")
 	if err != nil {
@@ -174,6 +174,46 @@ func TestUpdateDeploymentSendsModifiersAndFiles(t *testing.T) {
 		if opts[k] != want {
 			t.Errorf("option %s = %#v, want %#v", k, opts[k], want)
 		}
+	}
+}
+
+func TestUpdateDeploymentFallsBackToPaths(t *testing.T) {
+	addr := startBus(t)
+	d := startRawDaemon(t, addr, "/org/projectatomic/rpmostree1/fedora", true)
+	ctx := context.Background()
+	c, err := ConnectAddress(ctx, addr, "cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	osObj, err := c.OS(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	local := filepath.Join(dir, "foo-1.0-1.noarch.rpm")
+	if err := os.WriteFile(local, []byte("rpm"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A relative path must reach the daemon absolute.
+	t.Chdir(dir)
+	txn, err := osObj.UpdateDeployment(ctx, Modifiers{InstallPackages: []string{"vim"}, InstallLocalPackages: []string{"./foo-1.0-1.noarch.rpm"}}, UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if txn.Address != "unix:path=/nonexistent" {
+		t.Fatalf("transaction %q", txn.Address)
+	}
+	first, second := <-d.got, <-d.got
+	if _, ok := first.Body[0].(map[string]dbus.Variant)["install-local-packages"]; !ok {
+		t.Fatalf("first call lacks the fds: %v", first.Body[0])
+	}
+	want := map[string]any{"install-packages": []string{"vim"}, "install-local-package-paths": []string{local}}
+	if got := plain(second.Body[0].(map[string]dbus.Variant)); !reflect.DeepEqual(got, want) {
+		t.Fatalf("retry modifiers %#v, want %#v", got, want)
+	}
+	if _, ok := second.Headers[dbus.FieldUnixFDs]; ok {
+		t.Fatal("the retry still carries fds")
 	}
 }
 

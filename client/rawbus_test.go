@@ -38,16 +38,19 @@ type rawDaemon struct {
 	msgFDs map[*dbus.Message][]int
 	// got receives each method call on the OS interface, after its reply.
 	got chan *dbus.Message
+	// refuseFDs answers calls carrying fds with NotSupported, as a bus does
+	// for a destination that cannot receive them.
+	refuseFDs bool
 }
 
-func startRawDaemon(t *testing.T, busAddr string, osPath dbus.ObjectPath) *rawDaemon {
+func startRawDaemon(t *testing.T, busAddr string, osPath dbus.ObjectPath, refuseFDs bool) *rawDaemon {
 	t.Helper()
 	path := strings.TrimPrefix(strings.Split(busAddr, ",")[0], "unix:path=")
 	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &rawDaemon{t: t, conn: c, osPath: osPath, msgFDs: map[*dbus.Message][]int{}, got: make(chan *dbus.Message, 8)}
+	d := &rawDaemon{t: t, conn: c, osPath: osPath, msgFDs: map[*dbus.Message][]int{}, got: make(chan *dbus.Message, 8), refuseFDs: refuseFDs}
 	t.Cleanup(func() { c.Close() })
 	uid := hex.EncodeToString([]byte(strconv.Itoa(os.Getuid())))
 	d.authLine("\x00AUTH EXTERNAL "+uid+"\r\n", "OK ")
@@ -127,6 +130,16 @@ func (d *rawDaemon) reply(to *dbus.Message, args ...any) {
 	d.send(msg)
 }
 
+func (d *rawDaemon) replyError(to *dbus.Message, name, text string) {
+	sender, _ := to.Headers[dbus.FieldSender].Value().(string)
+	d.send(&dbus.Message{Type: dbus.TypeError, Flags: dbus.FlagNoReplyExpected, Headers: map[dbus.HeaderField]dbus.Variant{
+		dbus.FieldReplySerial: dbus.MakeVariant(to.Serial()),
+		dbus.FieldDestination: dbus.MakeVariant(sender),
+		dbus.FieldErrorName:   dbus.MakeVariant(name),
+		dbus.FieldSignature:   dbus.MakeVariant(dbus.SignatureOf(text)),
+	}, Body: []any{text}})
+}
+
 // read returns the next complete message; nil when the connection closed.
 func (d *rawDaemon) read() *dbus.Message {
 	for {
@@ -199,8 +212,13 @@ func (d *rawDaemon) serve() {
 		case "UpdateDeployment", "PkgChange":
 			d.mu.Lock()
 			d.calls = append(d.calls, m)
+			_, hasFDs := m.Headers[dbus.FieldUnixFDs]
 			d.mu.Unlock()
-			d.reply(m, "unix:path=/nonexistent")
+			if hasFDs && d.refuseFDs {
+				d.replyError(m, "org.freedesktop.DBus.Error.NotSupported", "Tried to send message with Unix file descriptors to a client that doesn't support that.")
+			} else {
+				d.reply(m, "unix:path=/nonexistent")
+			}
 			d.got <- m
 		default:
 			d.reply(m) // not used by these tests

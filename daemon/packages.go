@@ -45,10 +45,10 @@ func (o *osObject) UpdateDeployment(sender dbus.Sender, modifiers, options map[s
 	ch := transactions.PackageChanges{
 		Install:          stringsOpt(modifiers, "install-packages"),
 		Uninstall:        stringsOpt(modifiers, "uninstall-packages"),
-		UninstallAll:     boolOpt(modifiers, "uninstall-all-packages"),
+		UninstallAll:     boolOpt(options, "no-layering"),
 		OverrideRemove:   stringsOpt(modifiers, "override-remove-packages"),
 		OverrideReset:    stringsOpt(modifiers, "override-reset-packages"),
-		OverrideResetAll: boolOpt(modifiers, "override-reset-all"),
+		OverrideResetAll: boolOpt(options, "no-overrides"),
 		DryRun:           boolOpt(options, "dry-run"),
 		Idempotent:       boolOpt(options, "idempotent-layering"),
 		CacheOnly:        boolOpt(options, "cache-only"),
@@ -157,7 +157,12 @@ func (d *Daemon) receivePackages(uid uint32, paths []string) ([]string, error) {
 	}
 	var out []string
 	for i, path := range paths {
-		dest := filepath.Join(dir, fmt.Sprintf("package-%d.rpm", i))
+		// Keep the file's name: errors about it should name what the user gave.
+		dest := filepath.Join(dir, fmt.Sprintf("%d", i), filepath.Base(path))
+		if err := os.Mkdir(filepath.Dir(dest), 0o700); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
 		if err := copyReadable(uid, path, dest); err != nil {
 			os.RemoveAll(dir)
 			return nil, fmt.Errorf("local package %s: %w", path, err)
@@ -205,7 +210,7 @@ func copyToFile(r io.Reader, path string) error {
 
 func removeAll(paths []string) {
 	if len(paths) > 0 {
-		os.RemoveAll(filepath.Dir(paths[0]))
+		os.RemoveAll(filepath.Dir(filepath.Dir(paths[0])))
 	}
 }
 

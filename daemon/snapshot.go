@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"strings"
+
 	"github.com/godbus/dbus/v5"
 
 	"github.com/strata-os/strata/internal/ostree"
@@ -121,7 +123,12 @@ func deploymentDict(s *ostree.Sysroot, d *ostree.Deployment) dict {
 			out["packages"] = dbus.MakeVariant(pkgs)
 		}
 		if local := o.RequestedLocalPackages(); len(local) > 0 {
-			out["requested-local-packages"] = dbus.MakeVariant(local)
+			// The origin keeps "<sha256>:<nevra>"; clients show the NEVRA.
+			nevras := make([]string, len(local))
+			for i, entry := range local {
+				_, nevras[i], _ = strings.Cut(entry, ":")
+			}
+			out["requested-local-packages"] = dbus.MakeVariant(nevras)
 		}
 		if removals := o.OverrideRemove(); len(removals) > 0 {
 			out["requested-base-removals"] = dbus.MakeVariant(removals)
