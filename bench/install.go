@@ -207,10 +207,24 @@ func (e *installEnv) expectDefault(ctx context.Context, pkgs ...string) error {
 	return nil
 }
 
+// expectPlainBase checks that the default deployment is the plain base, as
+// after the baseline deploy. The daemon polls the sysroot for changes made
+// behind its back; reload makes it see ostree's new deployment now.
+func (e *installEnv) expectPlainBase(ctx context.Context) error {
+	if _, _, err := e.strata(ctx, "reload"); err != nil {
+		return err
+	}
+	if err := e.expectDefault(ctx); err != nil {
+		return fmt.Errorf("after ostree admin deploy: %w", err)
+	}
+	return nil
+}
+
 // installResult is the outcome of measurement 1.
 type installResult struct {
 	deploy, install []time.Duration
 	ratio           float64
+	dryRun          time.Duration // strata install --dry-run, for scale
 }
 
 // measureInstall warms the metadata cache, then alternates the baseline
@@ -236,13 +250,8 @@ func measureInstall(ctx context.Context, e *installEnv) (*installResult, error) 
 		if err != nil {
 			return nil, err
 		}
-		// The daemon polls the sysroot for changes made behind its back;
-		// reload makes it see the new deployment now (untimed).
-		if _, _, err := e.strata(ctx, "reload"); err != nil {
+		if err := e.expectPlainBase(ctx); err != nil {
 			return nil, err
-		}
-		if err := e.expectDefault(ctx); err != nil {
-			return nil, fmt.Errorf("after ostree admin deploy: %w", err)
 		}
 		pkg := timedPackage(i)
 		_, id, err := e.strata(ctx, "install", pkg)
@@ -258,6 +267,13 @@ func measureInstall(ctx context.Context, e *installEnv) (*installResult, error) 
 		fmt.Fprintf(out, "  run %d: ostree admin deploy %s, strata install %s %s, ratio %.2f\n", i+1, ms(dd), pkg, ms(id), ratios[i])
 	}
 	res.ratio = median(ratios)
+	// Not part of the ratio: how much of an install is resolution alone
+	// (metadata load and libsolv, over D-Bus, writing nothing).
+	_, dry, err := e.strata(ctx, "install", "--dry-run", warmPackage)
+	if err != nil {
+		return nil, err
+	}
+	res.dryRun = dry
 	return res, nil
 }
 
@@ -275,6 +291,13 @@ func checkReuse(ctx context.Context, e *installEnv) (string, error) {
 	pkg := reusePackage
 	ref := rpmimport.Ref(pkg, 0, "1.0", "1", "noarch")
 	repo := filepath.Join(e.sysroot, "ostree/repo")
+	// Start from the plain base, so the package is the only one layered.
+	if _, err := e.deployBase(ctx); err != nil {
+		return "", err
+	}
+	if err := e.expectPlainBase(ctx); err != nil {
+		return "", err
+	}
 	if _, _, err := e.strata(ctx, "install", pkg); err != nil {
 		return "", err
 	}

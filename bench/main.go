@@ -135,7 +135,8 @@ func run(ctx context.Context, cfg config, out io.Writer) (ok bool, err error) {
 			return false, fmt.Errorf("install vs deploy: %w", err)
 		}
 		line := fmt.Sprintf("install/deploy ratio: %.2f (target ≤ %.2f) %s", ir.ratio, installTarget, verdict(ir.ratio <= installTarget))
-		fmt.Fprintf(out, "  median: ostree admin deploy %s, strata install %s\n  %s\n\n", ms(medianDur(ir.deploy)), ms(medianDur(ir.install)), line)
+		fmt.Fprintf(out, "  median: ostree admin deploy %s, strata install %s (for scale: strata install --dry-run %s)\n  %s\n\n",
+			ms(medianDur(ir.deploy)), ms(medianDur(ir.install)), ms(ir.dryRun), line)
 		summary = append(summary, line)
 
 		fmt.Fprintln(out, "2. reuse of an imported package (install, uninstall, install)")

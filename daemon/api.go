@@ -82,6 +82,7 @@ var osInterface = introspect.Interface{
 		method("UpdateDeployment", in("a{sv}", "modifiers"), in("a{sv}", "options"), out("s", txAddr)),
 		method("RefreshMd", in("a{sv}", "options"), out("s", txAddr)),
 		method("GetDeploymentsRpmDiff", in("s", "deployid0"), in("s", "deployid1"), out("a(sua{sv})", "result")),
+		method("GetCachedUpdateRpmDiff", in("s", "deployid"), out("a(sua{sv})", "result"), out("a{sv}", "details")),
 	},
 }
 

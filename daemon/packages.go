@@ -119,6 +119,22 @@ func (o *osObject) GetDeploymentsRpmDiff(id0, id1 string) ([]rpmDiffEntry, *dbus
 	return rpmDiff(changes), nil
 }
 
+// GetCachedUpdateRpmDiff compares the packages of the current base with the
+// cached update's (upgrade --preview). The deployment id is accepted for
+// compatibility; the comparison is always from the deployment an upgrade
+// would start from.
+func (o *osObject) GetCachedUpdateRpmDiff(id string) ([]rpmDiffEntry, map[string]dbus.Variant, *dbus.Error) {
+	changes, update, err := o.d.engine.UpdateDiff(context.Background(), o.name)
+	if err != nil {
+		return nil, nil, failed(err)
+	}
+	details := map[string]dbus.Variant{}
+	if update != nil {
+		details = updateDict(update)
+	}
+	return rpmDiff(changes), details, nil
+}
+
 // rpmDiffEntry is one element of a(sua{sv}): name, change type, details with
 // PreviousPackage/NewPackage as (name, evr, arch).
 type rpmDiffEntry struct {

@@ -65,16 +65,7 @@ func takeSnapshot(s *ostree.Sysroot) snapshot {
 			st.rollback = dicts[mine[anchor+1]]
 		}
 		if u := transactions.CachedUpdate(s, name); u != nil {
-			st.cachedUpdate = dict{
-				"osname":             dbus.MakeVariant(u.Osname),
-				"checksum":           dbus.MakeVariant(u.Checksum),
-				"version":            dbus.MakeVariant(u.Version),
-				"timestamp":          dbus.MakeVariant(uint64(u.Timestamp.Unix())),
-				"origin":             dbus.MakeVariant(u.Refspec),
-				"signatures":         dbus.MakeVariant([]dbus.Variant{}),
-				"gpg-enabled":        dbus.MakeVariant(false),
-				"ref-has-new-commit": dbus.MakeVariant(true),
-			}
+			st.cachedUpdate = updateDict(u)
 		}
 		snap.perOS[name] = st
 	}
@@ -139,4 +130,18 @@ func deploymentDict(s *ostree.Sysroot, d *ostree.Deployment) dict {
 		}
 	}
 	return out
+}
+
+// updateDict describes a cached update with rpm-ostree's CachedUpdate keys.
+func updateDict(u *transactions.Update) dict {
+	return dict{
+		"osname":             dbus.MakeVariant(u.Osname),
+		"checksum":           dbus.MakeVariant(u.Checksum),
+		"version":            dbus.MakeVariant(u.Version),
+		"timestamp":          dbus.MakeVariant(uint64(u.Timestamp.Unix())),
+		"origin":             dbus.MakeVariant(u.Refspec),
+		"signatures":         dbus.MakeVariant([]dbus.Variant{}),
+		"gpg-enabled":        dbus.MakeVariant(false),
+		"ref-has-new-commit": dbus.MakeVariant(true),
+	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/strata-os/strata/internal/origin"
 	"github.com/strata-os/strata/internal/ostree"
+	"github.com/strata-os/strata/rpmdb"
 )
 
 // UpgradeOptions are the knobs of Upgrade (rpm-ostree's names in comments).
@@ -132,7 +133,9 @@ func (e *Engine) CheckUpdate(ctx context.Context, osname string, p Progress) err
 		if err != nil {
 			return err
 		}
-		return fetch(ctx, s.Repo(), o.Refspec(), ostree.PullOptions{CommitOnly: true}, p)
+		// The update's rpmdb comes along so its package diff can be shown
+		// without downloading the whole tree.
+		return fetch(ctx, s.Repo(), o.Refspec(), ostree.PullOptions{Subdirs: []string{"/" + rpmdb.Dir}}, p)
 	})
 }
 

@@ -25,6 +25,9 @@ type PullOptions struct {
 	CommitOnly bool
 	// Depth is how many parents to fetch: 0 = just the commit, -1 = all.
 	Depth int
+	// Subdirs limits the pull to these absolute paths of the tree (the
+	// commit is then partial until pulled whole).
+	Subdirs []string
 }
 
 // PullProgress is one snapshot of a running pull.
@@ -108,6 +111,9 @@ func pullOptionsVariant(opts PullOptions) (*C.GVariant, error) {
 	}
 	if len(opts.OverrideCommitIDs) > 0 {
 		m["override-commit-ids"] = opts.OverrideCommitIDs
+	}
+	if len(opts.Subdirs) > 0 {
+		m["subdirs"] = opts.Subdirs
 	}
 	return vardictFromGo(m)
 }

@@ -57,6 +57,11 @@ func TestUpgradeAndCheck(t *testing.T) {
 	if got := e.versions(); got != "1.0" {
 		t.Fatalf("upgrade --check changed deployments: %s", got)
 	}
+	// --preview names the base packages the update changes.
+	preview, _, code := e.strata("upgrade", "--preview")
+	if code != 0 || !strings.Contains(preview, "demo-base-files") || !strings.Contains(preview, "2.0") {
+		t.Errorf("upgrade --preview: exit %d, output lacks the demo-base-files 1.0 -> 2.0 change:\n%s", code, preview)
+	}
 	e.mustStrata("upgrade")
 	if got := e.versions(); got != "2.0 1.0" {
 		t.Fatalf("after upgrade: versions %q, want \"2.0 1.0\"", got)
