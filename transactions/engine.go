@@ -12,6 +12,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/sirupsen/logrus"
@@ -44,6 +46,13 @@ func Open(ctx context.Context, path string, log *logrus.Entry) (*Engine, error) 
 	s, err := ostree.OpenSysroot(ctx, path)
 	if err != nil {
 		return nil, err
+	}
+	// Work directories of compositions a killed daemon left behind.
+	stale, _ := filepath.Glob(filepath.Join(path, CacheDir, "compose-*"))
+	for _, dir := range stale {
+		if err := os.RemoveAll(dir); err != nil {
+			log.WithError(err).Warn("removing stale work directory")
+		}
 	}
 	return &Engine{sysroot: s, log: log}, nil
 }
