@@ -185,13 +185,15 @@ func measureDepsolve(ctx context.Context, cfg config, dir string, rpms []string,
 	}
 
 	var ratios []float64
-	for i := 0; i < repeats; i++ {
+	for i := 0; i < cfg.repeats; i++ {
+		settle()
 		start := time.Now()
 		rep, err := runStrataSolve(ctx, strataCmd)
 		if err != nil {
 			return nil, err
 		}
 		st := time.Since(start)
+		settle()
 		start = time.Now()
 		n, err := runDnfResolve(ctx, dnfEnv, dnfInstall)
 		dt := time.Since(start)

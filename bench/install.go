@@ -41,6 +41,7 @@ type installEnv struct {
 	daemon  *fixture.Daemon
 	runDir  string
 	out     io.Writer
+	stages  *stageLog // the daemon's log, time-stamped on arrival
 }
 
 func (e *installEnv) close() {
@@ -70,7 +71,7 @@ func setupInstall(ctx context.Context, cfg config, dir string, out io.Writer) (*
 	}()
 	start := time.Now()
 	pkgs := []fixture.Package{benchKernel(), benchRelease(), smallPackage(warmPackage), smallPackage(reusePackage)}
-	for i := 0; i < repeats; i++ {
+	for i := 0; i < cfg.repeats; i++ {
 		pkgs = append(pkgs, smallPackage(timedPackage(i)))
 	}
 	built, err := fixture.BuildPackages(ctx, filepath.Join(dir, "rpmbuild"), pkgs)
@@ -142,11 +143,11 @@ func setupInstall(ctx context.Context, cfg config, dir string, out io.Writer) (*
 	if e.runDir, err = os.MkdirTemp("", "strata-bench-run-"); err != nil {
 		return nil, nil, err
 	}
-	var logw io.Writer
+	e.stages = &stageLog{}
 	if cfg.verbose {
-		logw = os.Stderr
+		e.stages.next = os.Stderr
 	}
-	if e.daemon, err = fixture.StartDaemon(ctx, cfg.stratad, e.bus, e.sysroot, e.runDir, logw); err != nil {
+	if e.daemon, err = fixture.StartDaemon(ctx, cfg.stratad, e.bus, e.sysroot, e.runDir, e.stages); err != nil {
 		return nil, nil, err
 	}
 	ok = true
@@ -245,7 +246,8 @@ func measureInstall(ctx context.Context, e *installEnv) (*installResult, error) 
 
 	res := &installResult{}
 	var ratios []float64
-	for i := 0; i < repeats; i++ {
+	for i := 0; i < e.cfg.repeats; i++ {
+		settle()
 		dd, err := e.deployBase(ctx)
 		if err != nil {
 			return nil, err
@@ -254,6 +256,8 @@ func measureInstall(ctx context.Context, e *installEnv) (*installResult, error) 
 			return nil, err
 		}
 		pkg := timedPackage(i)
+		mark := e.stages.mark()
+		settle()
 		_, id, err := e.strata(ctx, "install", pkg)
 		if err != nil {
 			return nil, err
@@ -265,6 +269,7 @@ func measureInstall(ctx context.Context, e *installEnv) (*installResult, error) 
 		res.install = append(res.install, id)
 		ratios = append(ratios, id.Seconds()/dd.Seconds())
 		fmt.Fprintf(out, "  run %d: ostree admin deploy %s, strata install %s %s, ratio %.2f\n", i+1, ms(dd), pkg, ms(id), ratios[i])
+		fmt.Fprintf(out, "         daemon stages: %s\n", e.stages.stagesSince(mark))
 	}
 	res.ratio = median(ratios)
 	// Not part of the ratio: how much of an install is resolution alone

@@ -33,11 +33,10 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/strata-os/strata/tests/fixture"
 )
-
-// repeats is how many times each timed pair runs; the median ratio is reported.
-const repeats = 3
 
 // Targets from the issue.
 const (
@@ -50,6 +49,7 @@ type config struct {
 	policies        []string
 	verbose, keep   bool
 	only            string // "", "install" or "depsolve"
+	repeats         int    // timed pairs per measurement; the median ratio is reported
 }
 
 func main() {
@@ -68,7 +68,12 @@ func main() {
 	flag.BoolVar(&cfg.verbose, "v", false, "copy the daemon's log to stderr")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temp dir")
 	flag.StringVar(&cfg.only, "only", "", `run only "install" (measurements 1 and 2) or "depsolve" (3)`)
+	flag.IntVar(&cfg.repeats, "repeats", 3, "how many times each timed pair runs (the median ratio is reported)")
 	flag.Parse()
+	if cfg.repeats < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -repeats must be at least 1")
+		os.Exit(2)
+	}
 	for _, p := range strings.Split(policy, ",") {
 		if p != "" {
 			cfg.policies = append(cfg.policies, p)
@@ -117,7 +122,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (ok bool, err error) {
 		}
 	}()
 	fmt.Fprintf(out, "strata benchmarks: %d CPUs, %s; each pair runs %d times alternating, the median ratio is reported\n\n",
-		runtime.NumCPU(), time.Now().Format(time.RFC3339), repeats)
+		runtime.NumCPU(), time.Now().Format(time.RFC3339), cfg.repeats)
 
 	var summary []string
 	ok = true
@@ -238,6 +243,11 @@ func toolOutput(ctx context.Context, name string, args ...string) (string, error
 	}
 	return stdout.String(), nil
 }
+
+// settle flushes dirty pages before a timed step, so that it does not pay
+// for writeback left over from the previous step (both ostree and strata
+// fsync what they write).
+func settle() { unix.Sync() }
 
 func trim(s string) string { return strings.TrimSpace(s) }
 
