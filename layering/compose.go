@@ -121,7 +121,11 @@ func (c *Composer) Compose(ctx context.Context, req Request, p Progress) (*Resul
 	if err != nil {
 		return nil, err
 	}
-	layers, err := c.importAll(ctx, rpms, res, p)
+	accounts, err := c.accounts(ctx, req.Base, work)
+	if err != nil {
+		return nil, fmt.Errorf("reading the base's users and groups: %w", err)
+	}
+	layers, err := c.importAll(ctx, rpms, accounts, res, p)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,8 @@ package layering
 
 import (
 	"context"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -99,5 +101,48 @@ func TestScriptletsOfOrdersPhases(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("scriptlet %d = %q, want %q", i, got[i], want[i])
 		}
+	}
+}
+
+// TestAccountsReadFromBase: owner names resolve through the base tree's
+// passwd and group files, /usr/lib first.
+func TestAccountsReadFromBase(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to commit owned files")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	for path, content := range map[string]string{
+		"usr/lib/passwd": "root:x:0:0::/root:/bin/sh\npolkitd:x:998:996::/:/sbin/nologin\n",
+		"usr/lib/group":  "root:x:0:\npolkitd:x:996:\n",
+		"usr/etc/passwd": "polkitd:x:1:1::/:/sbin/nologin\nlocal:x:1000:1000::/home/local:/bin/sh\n",
+	} {
+		if err := os.MkdirAll(filepath.Join(tree, filepath.Dir(path)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(tree, path), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	repoDir := filepath.Join(dir, "repo")
+	if out, err := exec.Command("ostree", "init", "--repo="+repoDir, "--mode=bare").CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	repo, err := ostree.OpenRepo(repoDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	base, err := repo.CommitDir(ctx, tree, "", "base", nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := (&Composer{Repo: repo}).accounts(ctx, base, filepath.Join(dir, "work"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.Users["polkitd"] != 998 || opts.Users["local"] != 1000 || opts.Groups["polkitd"] != 996 {
+		t.Errorf("users %v groups %v", opts.Users, opts.Groups)
 	}
 }

@@ -178,11 +178,13 @@ func (c *Composer) fetch(ctx context.Context, pkgs []solv.Package, mds map[strin
 }
 
 // importAll turns each package into its own commit, reusing earlier imports.
-func (c *Composer) importAll(ctx context.Context, pkgs []fetched, res *Result, p Progress) ([]*rpmimport.Result, error) {
+func (c *Composer) importAll(ctx context.Context, pkgs []fetched, accounts rpmimport.Options, res *Result, p Progress) ([]*rpmimport.Result, error) {
 	p.TaskBegin(fmt.Sprintf("Importing %d package(s)", len(pkgs)))
 	var layers []*rpmimport.Result
 	for _, f := range pkgs {
-		r, err := rpmimport.Import(ctx, c.Repo, f.path, rpmimport.Options{RepoID: f.pkg.RepoID})
+		opts := accounts
+		opts.RepoID = f.pkg.RepoID
+		r, err := rpmimport.Import(ctx, c.Repo, f.path, opts)
 		if err != nil {
 			return nil, err
 		}
