@@ -88,11 +88,22 @@ func ensureDnf(ctx context.Context, out io.Writer) error {
 	if _, err := exec.LookPath("dnf"); err == nil {
 		return nil
 	}
-	fmt.Fprintln(out, "dnf is not installed; installing Debian's dnf package")
-	cmd := exec.CommandContext(ctx, "apt-get", "install", "-y", "--no-install-recommends", "dnf")
-	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("apt-get install dnf: %w: %s", err, lastLine(string(b)))
+	fmt.Fprintln(out, "  dnf is not installed; installing Debian's dnf package")
+	apt := func(args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, "apt-get", args...)
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		b, err := cmd.CombinedOutput()
+		return string(b), err
+	}
+	install := []string{"install", "-y", "--no-install-recommends", "dnf"}
+	if _, err := apt(install...); err != nil {
+		// Perhaps only the package lists are stale.
+		if o, err := apt("update"); err != nil {
+			return fmt.Errorf("apt-get update: %w: %s", err, lastLine(o))
+		}
+		if o, err := apt(install...); err != nil {
+			return fmt.Errorf("apt-get install dnf: %w: %s", err, lastLine(o))
+		}
 	}
 	if _, err := exec.LookPath("dnf"); err != nil {
 		return fmt.Errorf("dnf still not found after installing it: %w", err)

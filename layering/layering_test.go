@@ -108,7 +108,7 @@ func TestScriptletsOfOrdersPhases(t *testing.T) {
 // passwd and group files, /usr/lib first.
 func TestAccountsReadFromBase(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to commit owned files")
+		t.Skip("requires root to commit owned files")
 	}
 	ctx := context.Background()
 	dir := t.TempDir()

@@ -16,7 +16,7 @@ import (
 func requireRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: rpm --root chroots")
+		t.Skip("requires root: rpm --root chroots")
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 func requireRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: builds bare repos and sysroots with the ostree CLI")
+		t.Skip("requires root: builds bare repos and sysroots with the ostree CLI")
 	}
 }
 

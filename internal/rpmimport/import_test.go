@@ -20,7 +20,7 @@ import (
 func requireRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: files are committed with their package owners")
+		t.Skip("requires root: files are committed with their package owners")
 	}
 }
 

@@ -502,7 +502,7 @@ func TestLoadInstalledLeavesTreeUntouched(t *testing.T) {
 // A deployed tree's /usr is read-only; its rpmdb must still be readable.
 func TestLoadInstalledReadOnlyRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root for a read-only bind mount")
+		t.Skip("requires root for a read-only bind mount")
 	}
 	root := composedRoot(t)
 	errc := make(chan error, 1)

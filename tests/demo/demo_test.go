@@ -58,7 +58,7 @@ const standinEnv = "DEMO_TEST_STANDIN"
 func setup(t *testing.T) (config, string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("the demo needs root")
+		t.Skip("requires root: the demo builds a sysroot")
 	}
 	dir := t.TempDir()
 	cfg := config{
