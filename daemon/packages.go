@@ -37,7 +37,7 @@ func (o *osObject) PkgChange(sender dbus.Sender, options map[string]dbus.Variant
 // UpdateDeployment changes what is layered on the base: install/uninstall,
 // local packages (as file descriptors) and base package overrides.
 func (o *osObject) UpdateDeployment(sender dbus.Sender, modifiers, options map[string]dbus.Variant) (string, *dbus.Error) {
-	for _, unsupported := range []string{"set-refspec", "set-revision", "override-replace-packages", "override-replace-local-packages", "custom-origin"} {
+	for _, unsupported := range []string{"set-refspec", "set-revision", "override-replace-packages", "custom-origin"} {
 		if _, ok := modifiers[unsupported]; ok {
 			return "", dbus.NewError("org.freedesktop.DBus.Error.NotSupported", []any{fmt.Sprintf("modifier %q is not supported by strata yet", unsupported)})
 		}
@@ -60,12 +60,18 @@ func (o *osObject) UpdateDeployment(sender dbus.Sender, modifiers, options map[s
 	if len(ch.OverrideRemove) > 0 || len(ch.OverrideReset) > 0 || ch.OverrideResetAll {
 		actions = append(actions, actionOverride)
 	}
-	if _, ok := modifiers["install-local-packages"]; ok {
-		return "", dbus.NewError("org.freedesktop.DBus.Error.NotSupported", []any{"local packages passed as file descriptors are not supported; strata's CLI sends install-local-package-paths"})
+	for _, fds := range []string{"install-local-packages", "override-replace-local-packages"} {
+		if _, ok := modifiers[fds]; ok {
+			return "", dbus.NewError("org.freedesktop.DBus.Error.NotSupported", []any{"local packages passed as file descriptors are not supported; strata's CLI sends " + strings.TrimSuffix(fds, "s") + "-paths"})
+		}
 	}
 	localPaths := stringsOpt(modifiers, "install-local-package-paths")
 	if len(localPaths) > 0 {
 		actions = append(actions, actionInstallLocal)
+	}
+	replacePaths := stringsOpt(modifiers, "override-replace-local-package-paths")
+	if len(replacePaths) > 0 {
+		actions = append(actions, actionOverride, actionInstallLocal)
 	}
 	if len(actions) == 0 {
 		return "", dbus.NewError("org.freedesktop.DBus.Error.InvalidArgs", []any{"nothing to change: no packages given"})
@@ -78,19 +84,28 @@ func (o *osObject) UpdateDeployment(sender dbus.Sender, modifiers, options map[s
 	if len(localPaths) > 0 {
 		title = strings.TrimPrefix(title+fmt.Sprintf("; install %d local package(s)", len(localPaths)), "; ")
 	}
+	if len(replacePaths) > 0 {
+		title = strings.TrimPrefix(title+fmt.Sprintf("; override replace %d local package(s)", len(replacePaths)), "; ")
+	}
 	title += flagsTitle(options)
 	return o.d.begin(request{
 		sender: sender, method: "UpdateDeployment", title: title, actions: actions,
 		run: func(ctx context.Context, p transactions.Progress) error {
-			if len(localPaths) > 0 {
-				// Read only now: the caller is authorized by the time a
-				// transaction runs.
-				received, err := o.d.receivePackages(uid, localPaths)
+			// Local files are read only now: the caller is authorized by
+			// the time a transaction runs.
+			for _, local := range []struct {
+				paths []string
+				into  *[]string
+			}{{localPaths, &ch.InstallLocal}, {replacePaths, &ch.OverrideReplaceLocal}} {
+				if len(local.paths) == 0 {
+					continue
+				}
+				received, err := o.d.receivePackages(uid, local.paths)
 				if err != nil {
 					return err
 				}
 				defer removeAll(received)
-				ch.InstallLocal = received
+				*local.into = received
 			}
 			_, err := o.d.engine.ChangePackages(ctx, o.name, ch, p)
 			return err

@@ -121,6 +121,13 @@ func deploymentDict(s *ostree.Sysroot, d *ostree.Deployment) dict {
 			}
 			out["requested-local-packages"] = dbus.MakeVariant(nevras)
 		}
+		if replacements := o.OverrideReplaceLocal(); len(replacements) > 0 {
+			nevras := make([]string, len(replacements))
+			for i, entry := range replacements {
+				_, nevras[i], _ = strings.Cut(entry, ":")
+			}
+			out["requested-base-local-replacements"] = dbus.MakeVariant(nevras)
+		}
 		if removals := o.OverrideRemove(); len(removals) > 0 {
 			out["requested-base-removals"] = dbus.MakeVariant(removals)
 		}

@@ -41,6 +41,7 @@ type Request struct {
 	NewPackages   []string     // the subset requested just now: an error if the base has them (unless Idempotent)
 	LocalPackages []string     // paths of local .rpm files (kept by the caller)
 	RemoveBase    []string     // base package names to remove (override remove)
+	ReplaceLocal  []string     // local .rpm files replacing base packages of the same name (override replace)
 	Repos         []rpmmd.Repo // enabled repositories to resolve against
 	DryRun        bool         // resolve and report, write nothing
 	Idempotent    bool         // requesting what is already installed is not an error
@@ -50,7 +51,8 @@ type Request struct {
 type Result struct {
 	Commit   string          // the new commit ("" for a dry run or when nothing is layered)
 	Added    []solv.Package  // packages layered on the base
-	Removed  []rpmdb.Package // base packages removed
+	Removed  []rpmdb.Package // base packages removed (including replaced ones)
+	Replaced []solv.Package  // local packages that replace base packages
 	Imported int             // packages imported into the repo by this composition
 	Reused   int             // packages whose earlier import was reused
 }
@@ -112,12 +114,22 @@ func (c *Composer) Compose(ctx context.Context, req Request, p Progress) (*Resul
 			res.Removed = append(res.Removed, pkg)
 		}
 	}
+	// A replacement is an upgrade (or downgrade) of a base package: its files
+	// and rpmdb entry go, the replacement is layered like any other package.
+	toLayer := append([]solv.Package{}, tx.Install...)
+	for _, u := range tx.Upgrade {
+		if old, ok := findByName(basePkgs, u.Old.Name); ok {
+			res.Removed = append(res.Removed, old)
+		}
+		res.Replaced = append(res.Replaced, u.New)
+		toLayer = append(toLayer, u.New)
+	}
 	describe(tx, res, p)
 	if req.DryRun {
 		return res, nil
 	}
 
-	rpms, err := c.fetch(ctx, tx.Install, mds, p)
+	rpms, err := c.fetch(ctx, toLayer, mds, p)
 	if err != nil {
 		return nil, err
 	}
@@ -248,5 +260,8 @@ func describe(tx *solv.Transaction, res *Result, p Progress) {
 	}
 	for _, pkg := range res.Removed {
 		p.Message("Removing base package: " + pkg.NEVRA())
+	}
+	for _, pkg := range res.Replaced {
+		p.Message("Replacing base package with: " + pkg.NEVRA())
 	}
 }

@@ -3,6 +3,7 @@ package layering
 import (
 	"crypto/sha512"
 	"encoding/hex"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,14 +25,19 @@ func layeredMetadata(base *ostree.Commit, req Request, all []rpmdb.Package, res 
 		removed = append(removed, p.NEVRA())
 	}
 	sort.Strings(removed)
+	var replaced []string
+	for _, p := range res.Replaced {
+		replaced = append(replaced, p.NEVRA())
+	}
+	sort.Strings(replaced)
 	md := map[string]any{
 		"rpmostree.clientlayer":            true,
 		"rpmostree.clientlayer_version":    clientLayerVersion,
 		"rpmostree.packages":               requested,
 		"rpmostree.removed-base-packages":  nonNil(removed),
-		"rpmostree.replaced-base-packages": []string{},
+		"rpmostree.replaced-base-packages": nonNil(replaced),
 		"rpmostree.rpmdb.pkglist":          pkglist(all),
-		"rpmostree.state-sha512":           stateChecksum(base.Checksum, requested, req.LocalPackages, removed),
+		"rpmostree.state-sha512":           stateChecksum(base.Checksum, requested, append(localNames(req.LocalPackages), localNames(req.ReplaceLocal)...), removed),
 	}
 	if base.Version != "" {
 		md["version"] = base.Version
@@ -65,4 +71,14 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// localNames identifies local packages by file name (the daemon stores them
+// by checksum), so the state checksum does not depend on where they sit.
+func localNames(paths []string) []string {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		out[i] = filepath.Base(p)
+	}
+	return out
 }

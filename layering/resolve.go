@@ -83,7 +83,7 @@ func (c *Composer) resolve(ctx context.Context, req Request, root string, p Prog
 		}
 	}
 	sreq := solv.Request{Install: req.Packages, AllowUninstallDeps: true}
-	for _, path := range req.LocalPackages {
+	for _, path := range append(append([]string{}, req.LocalPackages...), req.ReplaceLocal...) {
 		pkg, err := pool.AddRPMFile(path)
 		if err != nil {
 			return fail(fmt.Errorf("reading local package %s: %w", filepath.Base(path), err))

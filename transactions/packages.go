@@ -34,16 +34,17 @@ const (
 // PackageChanges are the layering modifications of one request (rpm-ostree's
 // UpdateDeployment modifiers and options).
 type PackageChanges struct {
-	Install          []string // names, provides or file paths
-	InstallLocal     []string // paths of local RPM files
-	Uninstall        []string
-	UninstallAll     bool
-	OverrideRemove   []string
-	OverrideReset    []string
-	OverrideResetAll bool
-	DryRun           bool
-	Idempotent       bool
-	CacheOnly        bool
+	Install              []string // names, provides or file paths
+	InstallLocal         []string // paths of local RPM files
+	Uninstall            []string
+	UninstallAll         bool
+	OverrideRemove       []string
+	OverrideReplaceLocal []string // paths of local RPMs replacing base packages
+	OverrideReset        []string
+	OverrideResetAll     bool
+	DryRun               bool
+	Idempotent           bool
+	CacheOnly            bool
 }
 
 // ChangePackages layers, unlayers or overrides packages on osname's current
@@ -126,16 +127,32 @@ func applyChanges(s *ostree.Sysroot, o *origin.Origin, ch PackageChanges) ([]str
 			removals = append(removals, name)
 		}
 	}
+	replacements := o.OverrideReplaceLocal()
+	for _, path := range ch.OverrideReplaceLocal {
+		id, err := keepLocalPackage(s, path)
+		if err != nil {
+			return nil, err
+		}
+		_, nevra, _ := strings.Cut(id, ":")
+		// A newer replacement of the same package supersedes the older one.
+		replacements = slices.DeleteFunc(replacements, localMatches(nevraName(nevra)))
+		replacements = append(replacements, id)
+	}
 	if ch.OverrideResetAll {
-		removals = nil
+		removals, replacements = nil, nil
 	}
 	for _, name := range ch.OverrideReset {
-		if !slices.Contains(removals, name) {
+		switch {
+		case slices.Contains(removals, name):
+			removals = slices.DeleteFunc(removals, func(r string) bool { return r == name })
+		case slices.ContainsFunc(replacements, localMatches(name)):
+			replacements = slices.DeleteFunc(replacements, localMatches(name))
+		default:
 			return nil, fmt.Errorf("no override for package %q", name)
 		}
-		removals = slices.DeleteFunc(removals, func(r string) bool { return r == name })
 	}
 	o.SetOverrideRemove(removals)
+	o.SetOverrideReplaceLocal(replacements)
 	return added, nil
 }
 
@@ -202,7 +219,8 @@ func keepLocalPackage(s *ostree.Sysroot, path string) (string, error) {
 
 // hasLayers says whether an origin asks for anything on top of its base.
 func hasLayers(o *origin.Origin) bool {
-	return len(o.RequestedPackages()) > 0 || len(o.RequestedLocalPackages()) > 0 || len(o.OverrideRemove()) > 0
+	return len(o.RequestedPackages()) > 0 || len(o.RequestedLocalPackages()) > 0 ||
+		len(o.OverrideRemove()) > 0 || len(o.OverrideReplaceLocal()) > 0
 }
 
 // compose returns the commit to deploy for origin o on base: the base itself
@@ -215,14 +233,13 @@ func (e *Engine) compose(ctx context.Context, s *ostree.Sysroot, merge *ostree.D
 	if err != nil {
 		return "", err
 	}
-	var localPaths []string
-	for _, entry := range o.RequestedLocalPackages() {
-		sum, _, _ := strings.Cut(entry, ":")
-		path := filepath.Join(s.Path(), LocalPackagesDir, sum+".rpm")
-		if _, err := os.Stat(path); err != nil {
-			return "", fmt.Errorf("local package %s is no longer stored (%v); uninstall it and install the file again", entry, err)
-		}
-		localPaths = append(localPaths, path)
+	localPaths, err := storedLocalPackages(s, o.RequestedLocalPackages())
+	if err != nil {
+		return "", err
+	}
+	replacePaths, err := storedLocalPackages(s, o.OverrideReplaceLocal())
+	if err != nil {
+		return "", err
 	}
 	c := &layering.Composer{Repo: s.Repo(), CacheDir: filepath.Join(s.Path(), CacheDir), Log: e.log}
 	if err := os.MkdirAll(c.CacheDir, 0o755); err != nil {
@@ -234,6 +251,7 @@ func (e *Engine) compose(ctx context.Context, s *ostree.Sysroot, merge *ostree.D
 		NewPackages:   newNames,
 		LocalPackages: localPaths,
 		RemoveBase:    o.OverrideRemove(),
+		ReplaceLocal:  replacePaths,
 		Repos:         repos,
 		DryRun:        ch.DryRun,
 		Idempotent:    ch.Idempotent,
@@ -242,6 +260,20 @@ func (e *Engine) compose(ctx context.Context, s *ostree.Sysroot, merge *ostree.D
 		return "", err
 	}
 	return res.Commit, nil
+}
+
+// storedLocalPackages finds the stored files of origin entries "<sha256>:<nevra>".
+func storedLocalPackages(s *ostree.Sysroot, entries []string) ([]string, error) {
+	var paths []string
+	for _, entry := range entries {
+		sum, _, _ := strings.Cut(entry, ":")
+		path := filepath.Join(s.Path(), LocalPackagesDir, sum+".rpm")
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("local package %s is no longer stored (%v); remove its request and give the file again", entry, err)
+		}
+		paths = append(paths, path)
+	}
+	return paths, nil
 }
 
 // reposFor reads the repo definitions a deployment's /etc/yum.repos.d holds,

@@ -1,0 +1,64 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/strata-os/strata/tests/fixture"
+)
+
+// TestOverrideReplaceAndReset: a local build of a base package replaces it in
+// a new deployment; reset brings the base's version back.
+func TestOverrideReplaceAndReset(t *testing.T) {
+	e := newLayeringEnv(t)
+	pkgs, err := fixture.BuildPackages(e.ctx, t.TempDir(), []fixture.Package{{
+		Name: "demo-tools", Version: "1.1",
+		Install: `mkdir -p %{buildroot}/usr/bin %{buildroot}/usr/share/demo-tools
+printf '#!/bin/sh\necho "demo-tool 1.1"\n' > %{buildroot}/usr/bin/demo-tool
+chmod 0755 %{buildroot}/usr/bin/demo-tool
+echo 'Tools, replaced.' > %{buildroot}/usr/share/demo-tools/README
+`,
+		Files: "/usr/bin/demo-tool\n/usr/share/demo-tools\n",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rpm := pkgs["demo-tools-1.1-1.noarch.rpm"]
+	e.mustStrata("override", "replace", rpm)
+	dir := e.deploymentDir(0)
+	e.expectRPMs(dir, []string{"demo-tools-1.1-1.noarch"}, []string{"demo-tools-1.0-1.noarch"})
+	if b, err := os.ReadFile(filepath.Join(dir, "usr/bin/demo-tool")); err != nil || !strings.Contains(string(b), "1.1") {
+		t.Errorf("usr/bin/demo-tool after replace = %q, %v", b, err)
+	}
+	status := e.mustStrata("status", "--json")
+	if !strings.Contains(status, `"requested-base-local-replacements"`) || !strings.Contains(status, "demo-tools-1.1-1.noarch") {
+		t.Errorf("status --json does not record the replacement:\n%s", status)
+	}
+
+	e.mustStrata("override", "reset", "demo-tools")
+	dir = e.deploymentDir(0)
+	e.expectRPMs(dir, []string{"demo-tools-1.0-1.noarch"}, []string{"demo-tools-1.1-1.noarch"})
+	if b, err := os.ReadFile(filepath.Join(dir, "usr/bin/demo-tool")); err != nil || !strings.Contains(string(b), "1.0") {
+		t.Errorf("usr/bin/demo-tool after reset = %q, %v", b, err)
+	}
+}
+
+// TestOverrideRemove: a base package leaves the new deployment (files and
+// rpmdb entry) and comes back with reset.
+func TestOverrideRemove(t *testing.T) {
+	e := newLayeringEnv(t)
+	e.mustStrata("override", "remove", "demo-tools")
+	dir := e.deploymentDir(0)
+	e.expectRPMs(dir, nil, []string{"demo-tools-1.0-1.noarch"})
+	if _, err := os.Stat(filepath.Join(dir, "usr/bin/demo-tool")); !os.IsNotExist(err) {
+		t.Errorf("usr/bin/demo-tool still there after override remove: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "usr/bin/demo-hello")); err != nil {
+		t.Errorf("other base files went too: %v", err)
+	}
+	e.expectFailure("no override for package", "override", "reset", "demo-base-files")
+	e.mustStrata("override", "reset", "demo-tools")
+	e.expectRPMs(e.deploymentDir(0), []string{"demo-tools-1.0-1.noarch"}, nil)
+}
