@@ -36,6 +36,12 @@ demo: deps build
 	$(GO) run ./tests/demo -strata $(BIN)/strata -stratad $(BIN)/stratad \
 		-policy dbus-policy/org.projectatomic.rpmostree1.conf
 
+# Benchmarks: ratios against baselines timed in the same run (bench/README.md).
+# The bench installs Debian's dnf itself if it is missing (depsolve baseline).
+bench: deps build
+	$(GO) run ./bench -strata $(BIN)/strata -stratad $(BIN)/stratad \
+		-policy dbus-policy/org.projectatomic.rpmostree1.conf
+
 install: build
 	install -D -m 0755 $(BIN)/stratad $(DESTDIR)$(PREFIX)/libexec/stratad
 	install -D -m 0755 $(BIN)/strata $(DESTDIR)$(PREFIX)/bin/strata
