@@ -141,15 +141,11 @@ func (c *Composer) Compose(ctx context.Context, req Request, p Progress) (*Resul
 	if err != nil {
 		return nil, err
 	}
-	baseTree, err := c.Repo.ListTree(ctx, req.Base, "/")
-	if err != nil {
-		return nil, fmt.Errorf("listing base commit %s: %w", req.Base, err)
-	}
-	removePaths, err := filesOfBasePackages(ctx, root, baseTree, res.Removed)
+	removePaths, err := c.filesOfBasePackages(ctx, req.Base, root, res.Removed)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.checkConflicts(ctx, root, baseTree, removePaths, layers); err != nil {
+	if err := c.checkConflicts(ctx, req.Base, root, removePaths, layers); err != nil {
 		return nil, err
 	}
 

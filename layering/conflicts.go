@@ -36,32 +36,30 @@ func rpmPath(tree string) string {
 	return tree
 }
 
-func indexTree(entries []ostree.TreeEntry) map[string]ostree.TreeEntry {
-	m := make(map[string]ostree.TreeEntry, len(entries))
-	for _, e := range entries {
-		m[e.Path] = e
-	}
-	return m
-}
-
 // filesOfBasePackages lists the non-directory paths of the base that belong to
 // the packages being removed (directories may hold other packages' files).
-func filesOfBasePackages(ctx context.Context, root string, baseTree []ostree.TreeEntry, removed []rpmdb.Package) ([]string, error) {
+func (c *Composer) filesOfBasePackages(ctx context.Context, base, root string, removed []rpmdb.Package) ([]string, error) {
 	if len(removed) == 0 {
 		return nil, nil
 	}
-	base := indexTree(baseTree)
-	var paths []string
+	var candidates []string
 	for _, pkg := range removed {
 		out, err := exec.CommandContext(ctx, "rpm", "--dbpath", filepath.Join(root, "usr/share/rpm"), "-ql", pkg.NEVRA()).Output()
 		if err != nil {
 			return nil, fmt.Errorf("listing files of base package %s: %w", pkg.NEVRA(), err)
 		}
 		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-			p := treePath(line)
-			if e, ok := base[p]; ok && e.Type != 'd' {
-				paths = append(paths, p)
-			}
+			candidates = append(candidates, treePath(line))
+		}
+	}
+	found, err := c.Repo.LookupTree(ctx, base, candidates)
+	if err != nil {
+		return nil, err
+	}
+	var paths []string
+	for p, e := range found {
+		if e.Type != 'd' {
+			paths = append(paths, p)
 		}
 	}
 	sort.Strings(paths)
@@ -70,27 +68,40 @@ func filesOfBasePackages(ctx context.Context, root string, baseTree []ostree.Tre
 
 // checkConflicts refuses a composition in which a file would be shipped
 // differently by two packages, or by a package and the base. Identical files
-// (same content, mode and owner) may be shared, as rpm allows.
-func (c *Composer) checkConflicts(ctx context.Context, root string, baseTree []ostree.TreeEntry, removed []string, layers []*rpmimport.Result) error {
+// (same content, mode and owner) may be shared, as rpm allows. Only the base
+// paths the layers ship are looked at: the base is never walked whole.
+func (c *Composer) checkConflicts(ctx context.Context, base, root string, removed []string, layers []*rpmimport.Result) error {
 	type owned struct {
 		entry ostree.TreeEntry
 		owner string
 	}
+	layerEntries := make([][]ostree.TreeEntry, len(layers))
+	var paths []string
+	for i, layer := range layers {
+		entries, err := c.Repo.ListTree(ctx, layer.Commit, "/")
+		if err != nil {
+			return fmt.Errorf("listing package %s: %w", layer.Name, err)
+		}
+		layerEntries[i] = entries
+		for _, e := range entries {
+			paths = append(paths, e.Path)
+		}
+	}
+	baseEntries, err := c.Repo.LookupTree(ctx, base, paths)
+	if err != nil {
+		return err
+	}
 	seen := map[string]owned{}
-	for _, e := range baseTree {
-		seen[e.Path] = owned{e, ""} // base owners are looked up only on conflict
+	for p, e := range baseEntries {
+		seen[p] = owned{e, ""} // base owners are looked up only on conflict
 	}
 	for _, p := range removed {
 		delete(seen, p)
 	}
 	var conflicts []string
-	for _, layer := range layers {
-		entries, err := c.Repo.ListTree(ctx, layer.Commit, "/")
-		if err != nil {
-			return fmt.Errorf("listing package %s: %w", layer.Name, err)
-		}
+	for i, layer := range layers {
 		nevra := layerNEVRA(layer)
-		for _, e := range entries {
+		for _, e := range layerEntries[i] {
 			prev, ok := seen[e.Path]
 			if !ok {
 				seen[e.Path] = owned{e, nevra}
