@@ -73,9 +73,14 @@ const baseRefPrefix = "rpmostree/base/"
 // syncBaseRefs makes rpmostree/base/<n> name exactly the bases of the layered
 // deployments in deployments, plus extra.
 func syncBaseRefs(repo *ostree.Repo, deployments []*ostree.Deployment, extra ...string) error {
-	want := append([]string{}, extra...)
+	var want []string
 	for _, d := range deployments {
 		if base := BaseChecksum(repo, d); base != d.Checksum && !slices.Contains(want, base) {
+			want = append(want, base)
+		}
+	}
+	for _, base := range extra {
+		if !slices.Contains(want, base) {
 			want = append(want, base)
 		}
 	}
@@ -83,14 +88,24 @@ func syncBaseRefs(repo *ostree.Repo, deployments []*ostree.Deployment, extra ...
 	if err != nil {
 		return err
 	}
+	// Each ref change is a repo transaction (with its fsync): touch only
+	// what differs.
+	wantRefs := map[string]string{}
+	for i, base := range want {
+		wantRefs[fmt.Sprintf("%s%d", baseRefPrefix, i)] = base
+	}
 	for ref := range have {
-		if err := repo.SetRef("", ref, ""); err != nil {
-			return err
+		if _, keep := wantRefs[ref]; !keep {
+			if err := repo.SetRef("", ref, ""); err != nil {
+				return err
+			}
 		}
 	}
-	for i, base := range want {
-		if err := repo.SetRef("", fmt.Sprintf("%s%d", baseRefPrefix, i), base); err != nil {
-			return err
+	for ref, csum := range wantRefs {
+		if have[ref] != csum {
+			if err := repo.SetRef("", ref, csum); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

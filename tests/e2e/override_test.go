@@ -62,3 +62,25 @@ func TestOverrideRemove(t *testing.T) {
 	e.mustStrata("override", "reset", "demo-tools")
 	e.expectRPMs(e.deploymentDir(0), []string{"demo-tools-1.0-1.noarch"}, nil)
 }
+
+// TestBaseCommitsSurvivePruning: the base of a layered deployment is held by
+// an rpmostree/base ref, so pruning keeps it while the deployment exists.
+func TestBaseCommitsSurvivePruning(t *testing.T) {
+	e := newLayeringEnv(t)
+	e.mustStrata("install", "demo-extra")
+	e.mustStrata("upgrade")
+	e.mustStrata("cleanup", "-b")
+	v1 := e.host.Versions["1.0"]
+	refs := e.ostreeOut("refs", "--repo="+e.sysrootRepo())
+	if !strings.Contains(refs, "rpmostree/base/") {
+		t.Errorf("no rpmostree/base refs after layering:\n%s", refs)
+	}
+	// The rollback deployment is the layered one on 1.0: its base must stay.
+	if out := e.ostreeOut("show", "--repo="+e.sysrootRepo(), v1); !strings.Contains(out, v1) {
+		t.Errorf("base commit %s was pruned:\n%s", v1, out)
+	}
+	e.mustStrata("cleanup", "-r")
+	if refs := e.ostreeOut("refs", "--repo="+e.sysrootRepo()); strings.Count(refs, "rpmostree/base/") != 1 {
+		t.Errorf("after dropping the rollback, want one base ref (the 2.0 base):\n%s", refs)
+	}
+}
