@@ -63,6 +63,10 @@ func newClient(ctx context.Context, conn *dbus.Conn, clientID string) (*Client, 
 	opts := map[string]dbus.Variant{"id": dbus.MakeVariant(clientID)}
 	if err := c.sysroot.CallWithContext(ctx, SysrootInterface+".RegisterClient", 0, opts).Err; err != nil {
 		conn.Close()
+		var dbusErr dbus.Error
+		if errors.As(err, &dbusErr) && dbusErr.Name == "org.freedesktop.DBus.Error.ServiceUnknown" {
+			return nil, fmt.Errorf("no daemon serves %s on the system bus: start stratad (e.g. `/usr/libexec/stratad --sysroot=/`) and try again", BusName)
+		}
 		return nil, fmt.Errorf("registering client %q with %s: %w", clientID, BusName, err)
 	}
 	return c, nil
