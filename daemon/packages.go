@@ -51,6 +51,7 @@ func (o *osObject) UpdateDeployment(sender dbus.Sender, modifiers, options map[s
 		OverrideResetAll: boolOpt(options, "no-overrides"),
 		DryRun:           boolOpt(options, "dry-run"),
 		Idempotent:       boolOpt(options, "idempotent-layering"),
+		AllowInactive:    boolOpt(options, "allow-inactive") || boolOpt(options, "allow-inactive-requests"),
 		CacheOnly:        boolOpt(options, "cache-only"),
 	}
 	actions := []string{}

@@ -103,7 +103,7 @@ func (c *Composer) resolve(ctx context.Context, req Request, root string, p Prog
 			}
 		}
 		if len(strict) > 0 {
-			return fail(fmt.Errorf("%s already provided by the base; pass --idempotent to ignore", quoteList(strict)))
+			return fail(fmt.Errorf("%s already provided by the base; pass --allow-inactive to request it anyway, or --idempotent to ignore", quoteList(strict)))
 		}
 		sreq.Install = slices.DeleteFunc(slices.Clone(sreq.Install), func(n string) bool { return slices.Contains(already.Names, n) })
 		for _, n := range already.Names {

@@ -44,6 +44,7 @@ type PackageChanges struct {
 	OverrideResetAll     bool
 	DryRun               bool
 	Idempotent           bool
+	AllowInactive        bool // requests the base already satisfies are recorded, not refused
 	CacheOnly            bool
 }
 
@@ -254,7 +255,7 @@ func (e *Engine) compose(ctx context.Context, s *ostree.Sysroot, merge *ostree.D
 		ReplaceLocal:  replacePaths,
 		Repos:         repos,
 		DryRun:        ch.DryRun,
-		Idempotent:    ch.Idempotent,
+		Idempotent:    ch.Idempotent || ch.AllowInactive,
 	}, p)
 	if err != nil {
 		return "", err

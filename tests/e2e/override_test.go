@@ -84,3 +84,15 @@ func TestBaseCommitsSurvivePruning(t *testing.T) {
 		t.Errorf("after dropping the rollback, want one base ref (the 2.0 base):\n%s", refs)
 	}
 }
+
+// TestInstallOfBasePackage: asking for a package the base already has is
+// refused with advice, recorded as an inactive request with --allow-inactive.
+func TestInstallOfBasePackage(t *testing.T) {
+	e := newLayeringEnv(t)
+	e.expectFailureNaming([]string{"install", "demo-tools"}, "demo-tools", "already provided by the base", "--allow-inactive")
+	e.mustStrata("install", "--allow-inactive", "demo-tools")
+	if d := e.layeredStatus()[0]; len(d.RequestedPackages) != 1 || d.RequestedPackages[0] != "demo-tools" {
+		t.Errorf("requested-packages = %v, want the inactive request recorded", d.RequestedPackages)
+	}
+	e.expectRPMs(e.deploymentDir(0), []string{"demo-tools-1.0-1.noarch"}, nil)
+}
