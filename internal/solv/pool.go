@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"unsafe"
 )
@@ -43,6 +44,19 @@ type Pool struct {
 	local map[C.Id]string
 	// stale is set when repos changed since the whatprovides index was built.
 	stale bool
+	// exts are the C-side records of cached repos' extensions, freed by
+	// Close (libsolv only borrows them through repo->appdata).
+	exts []*C.struct_strata_ext
+	// parsed are the repos read from xml in this pool whose cache this pool
+	// wrote; prepare rewrites a cache whose recorded file provides fall
+	// short of what the whole pool needs (a repo loaded later may require
+	// files the first one ships).
+	parsed map[*C.Repo]cacheFiles
+}
+
+// cacheFiles names the two files of a repo's .solv cache and their tag.
+type cacheFiles struct {
+	main, ext, key string
 }
 
 // NewPool creates a pool for a host of arch (e.g. "x86_64"): packages of that
@@ -62,7 +76,10 @@ func NewPool(arch string) (*Pool, error) {
 	defer C.free(unsafe.Pointer(carch))
 	// An arch libsolv has no policy for admits itself and noarch only.
 	C.pool_setarch(pool, carch)
-	return &Pool{pool: pool, local: map[C.Id]string{}, stale: true}, nil
+	// Cached repos leave their filelists on disk until something asks for
+	// a file; libsolv then calls back to load them.
+	C.strata_set_loader(pool)
+	return &Pool{pool: pool, local: map[C.Id]string{}, stale: true, parsed: map[*C.Repo]cacheFiles{}}, nil
 }
 
 // Close frees the pool and everything loaded into it. The Pool must not be
@@ -72,6 +89,14 @@ func (p *Pool) Close() {
 		C.pool_free(p.pool)
 		p.pool = nil
 		p.cmdline = nil
+		for _, ext := range p.exts {
+			C.free(unsafe.Pointer(ext.path))
+			C.free(unsafe.Pointer(ext.filelists))
+			C.free(unsafe.Pointer(ext.key))
+			C.free(unsafe.Pointer(ext))
+		}
+		p.exts = nil
+		p.parsed = nil
 	}
 }
 
@@ -148,6 +173,13 @@ func (p *Pool) AddRepoMD(id, primary, filelists string, priority int) error {
 // modification time) it is loaded instead of the xml; otherwise the xml is
 // parsed and the cache rewritten. A cache that cannot be written is not an
 // error: the repo is loaded all the same.
+//
+// The cache is two files, split as libdnf splits its own: solvCache holds
+// what solving needs, with the file provides ("Requires: /usr/bin/foo") the
+// pool needed already looked up and recorded, and beside it a
+// "-filelists.solvx" extension (filelists and long texts) that libsolv reads
+// only when a request or WhatProvides names a path, or when the pool has
+// file dependencies the cache did not record.
 func (p *Pool) AddRepoMDCached(id, primary, filelists, solvCache string, priority int) error {
 	if err := p.check(); err != nil {
 		return err
@@ -161,30 +193,74 @@ func (p *Pool) AddRepoMDCached(id, primary, filelists, solvCache string, priorit
 	defer C.free(unsafe.Pointer(ccache))
 	ckey := C.CString(key)
 	defer C.free(unsafe.Pointer(ckey))
+	files := cacheFiles{main: solvCache, ext: extPath(solvCache), key: key}
 	if C.strata_add_solv_if_key(repo, ccache, ckey, C.int(len(key))) == 1 {
+		ext := (*C.struct_strata_ext)(C.calloc(1, C.sizeof_struct_strata_ext))
+		ext.path = C.CString(files.ext)
+		ext.filelists = C.CString(filelists)
+		ext.key = C.CString(key)
+		ext.keylen = C.int(len(key))
+		repo.appdata = unsafe.Pointer(ext)
+		p.exts = append(p.exts, ext)
 		return nil
 	}
 	if err := p.loadXML(repo, primary, filelists); err != nil {
 		C.repo_free(repo, 1)
 		return fmt.Errorf("loading repo %s: %w", id, err)
 	}
-	// Written beside and renamed over, so a reader never sees half a cache.
-	tmp := solvCache + ".tmp"
-	ctmp := C.CString(tmp)
-	defer C.free(unsafe.Pointer(ctmp))
-	if C.strata_write_solv(repo, ctmp, ckey, C.int(len(key))) != 0 {
-		os.Remove(tmp)
-		return nil
-	}
-	if err := os.Rename(tmp, solvCache); err != nil {
-		os.Remove(tmp)
-	}
+	// The file provides the pool needs now are looked up once here and
+	// recorded in the cache, so that loading it needs no filelist scan.
+	var fileprovides C.Queue
+	C.queue_init(&fileprovides)
+	defer C.queue_free(&fileprovides)
+	C.pool_addfileprovides_queue(p.pool, &fileprovides, nil)
+	p.writeCache(repo, files, &fileprovides)
+	p.parsed[repo] = files
 	return nil
+}
+
+// extLoads counts how often a cached repo's extension was needed, so tests
+// can tell a lookup that used the recorded file provides from one that had
+// to search the filelists.
+func (p *Pool) extLoads() int {
+	n := 0
+	for _, ext := range p.exts {
+		n += int(ext.loads)
+	}
+	return n
+}
+
+// extPath is where the filelists extension of the cache at solvCache goes.
+func extPath(solvCache string) string {
+	return strings.TrimSuffix(solvCache, ".solv") + "-filelists.solvx"
+}
+
+// writeCache writes repo's cache files. Both are written beside and renamed
+// over, the extension first: a reader never sees half a file, and a main
+// file is never newer than its extension. A reader that still finds an
+// extension of other contents (its tag differs) reads the filelists xml.
+// A failure only costs the next load its speed: the files left behind are
+// either tagged for other xml (so unused) or still belong together.
+func (p *Pool) writeCache(repo *C.Repo, files cacheFiles, fileprovides *C.Queue) {
+	tmpMain, tmpExt := files.main+".tmp", files.ext+".tmp"
+	cmain, cext := C.CString(tmpMain), C.CString(tmpExt)
+	defer C.free(unsafe.Pointer(cmain))
+	defer C.free(unsafe.Pointer(cext))
+	ckey := C.CString(files.key)
+	defer C.free(unsafe.Pointer(ckey))
+	ok := C.strata_write_solv(repo, cmain, cext, ckey, C.int(len(files.key)), fileprovides) == 0 &&
+		os.Rename(tmpExt, files.ext) == nil && os.Rename(tmpMain, files.main) == nil
+	if !ok {
+		os.Remove(tmpMain)
+		os.Remove(tmpExt)
+	}
 }
 
 // cacheKey identifies the metadata files a .solv cache was made from.
 func cacheKey(primary, filelists string) (string, error) {
-	key := "strata-solv-cache-1"
+	// The version changes with the cache's layout (2: main file plus
+	// extension, file provides recorded), so older caches are rewritten.
+	key := "strata-solv-cache-2"
 	for _, f := range []string{primary, filelists} {
 		if f == "" {
 			key += "|-"
@@ -283,8 +359,17 @@ func (p *Pool) prepare() {
 	if !p.stale {
 		return
 	}
-	// File dependencies ("Requires: /bin/sh") need the filelists indexed.
-	C.pool_addfileprovides(p.pool)
+	// File dependencies ("Requires: /bin/sh") need the filelists indexed;
+	// repos whose cache recorded these file provides are skipped.
+	var fileprovides C.Queue
+	C.queue_init(&fileprovides)
+	defer C.queue_free(&fileprovides)
+	C.pool_addfileprovides_queue(p.pool, &fileprovides, nil)
+	for repo, files := range p.parsed {
+		if C.strata_fileprovides_covered(repo, &fileprovides) == 0 {
+			p.writeCache(repo, files, &fileprovides)
+		}
+	}
 	C.pool_createwhatprovides(p.pool)
 	p.stale = false
 }

@@ -14,6 +14,18 @@ package solv
 static Repo *strata_installed_repo(Pool *pool) { return pool->installed; }
 static Id strata_queue_at(Queue *q, int i) { return q->elements[i]; }
 static Id strata_is_installed(Pool *pool, Id p) { return pool_id2solvable(pool, p)->repo == pool->installed; }
+
+// What selection_make does first for a plain name: the name selector when a
+// package of that name is known (see nameIDs).
+static int strata_select_name(Pool *pool, Queue *sel, Id name) {
+	Id p, pp;
+	FOR_PROVIDES(p, pp, name)
+		if (pool_id2solvable(pool, p)->name == name) {
+			queue_push2(sel, SOLVER_SOLVABLE_NAME, name);
+			return 1;
+		}
+	return 0;
+}
 */
 import "C"
 
@@ -73,11 +85,12 @@ func (p *Pool) Solve(req Request) (*Transaction, error) {
 	if err := p.check(); err != nil {
 		return nil, err
 	}
+	names := p.nameIDs(req.Install)
 	p.prepare()
 	var job C.Queue
 	C.queue_init(&job)
 	defer C.queue_free(&job)
-	if err := p.addJobs(&job, req); err != nil {
+	if err := p.addJobs(&job, req, names); err != nil {
 		return nil, err
 	}
 	if job.count == 0 {
@@ -94,12 +107,38 @@ func (p *Pool) Solve(req Request) (*Transaction, error) {
 	return p.transaction(trans), nil
 }
 
-func (p *Pool) addJobs(job *C.Queue, req Request) error {
+// nameIDs looks up the string ids of install requests that selection_make
+// would first try as a package name: no path, no version relation. It must
+// run before prepare: building the whatprovides index drops libsolv's string
+// hash, and the first lookup afterwards rebuilds it over every string in the
+// pool (milliseconds per request on a large repo, all of it for one id).
+func (p *Pool) nameIDs(install []string) map[string]C.Id {
+	ids := map[string]C.Id{}
+	for _, name := range install {
+		if strings.HasPrefix(name, "/") || strings.ContainsAny(name, "<=>") {
+			continue
+		}
+		cs := C.CString(name)
+		if id := C.pool_str2id(p.pool, cs, 0); id != 0 {
+			ids[name] = id
+		}
+		C.free(unsafe.Pointer(cs))
+	}
+	return ids
+}
+
+func (p *Pool) addJobs(job *C.Queue, req Request, names map[string]C.Id) error {
 	installed := C.strata_installed_repo(p.pool)
 	var missing, already []string
 	for _, name := range req.Install {
 		var sel C.Queue
-		p.selection(name, installFlags, &sel)
+		// The name fast path gives the selection selection_make would;
+		// anything else (provides, name.arch, NEVRA) goes through it.
+		C.queue_init(&sel)
+		if id, ok := names[name]; !ok || C.strata_select_name(p.pool, &sel, id) == 0 {
+			C.queue_free(&sel)
+			p.selection(name, installFlags, &sel)
+		}
 		ok := p.addInstall(job, &sel, installed, name, &already)
 		C.queue_free(&sel)
 		if !ok {
