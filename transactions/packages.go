@@ -2,24 +2,18 @@ package transactions
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
-	"github.com/cavaliergopher/rpm"
-
 	"github.com/strata-os/strata/internal/origin"
 	"github.com/strata-os/strata/internal/ostree"
 	"github.com/strata-os/strata/internal/rpmmd"
 	"github.com/strata-os/strata/layering"
-	"github.com/strata-os/strata/rpmdb"
 )
 
 // Where strata keeps its state and caches, relative to the sysroot.
@@ -157,67 +151,6 @@ func applyChanges(s *ostree.Sysroot, o *origin.Origin, ch PackageChanges) ([]str
 	return added, nil
 }
 
-// localMatches matches a requested-local entry ("<sha256>:<nevra>") by package
-// name, NEVRA or whole entry.
-func localMatches(name string) func(string) bool {
-	return func(entry string) bool {
-		_, nevra, _ := strings.Cut(entry, ":")
-		return entry == name || nevra == name || strings.HasPrefix(nevra, name+"-") && nevraName(nevra) == name
-	}
-}
-
-// nevraName is the name part of name-version-release.arch.
-func nevraName(nevra string) string {
-	parts := strings.Split(nevra, "-")
-	if len(parts) < 3 {
-		return nevra
-	}
-	return strings.Join(parts[:len(parts)-2], "-")
-}
-
-// keepLocalPackage copies a local RPM into the sysroot's store, named by its
-// sha256, and returns its origin entry "<sha256>:<nevra>".
-func keepLocalPackage(s *ostree.Sysroot, path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("reading local package: %w", err)
-	}
-	defer f.Close()
-	pkg, err := rpm.Read(f)
-	if err != nil {
-		return "", fmt.Errorf("local package %s is not a valid RPM: %w", filepath.Base(path), err)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return "", err
-	}
-	h := sha256.New()
-	dir := filepath.Join(s.Path(), LocalPackagesDir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	tmp, err := os.CreateTemp(dir, ".incoming-")
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(io.MultiWriter(tmp, h), f); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("storing local package: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", err
-	}
-	sum := hex.EncodeToString(h.Sum(nil))
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, sum+".rpm")); err != nil {
-		return "", err
-	}
-	nevra := fmt.Sprintf("%s-%s-%s.%s", pkg.Name(), pkg.Version(), pkg.Release(), pkg.Architecture())
-	if pkg.Epoch() != 0 {
-		nevra = fmt.Sprintf("%s-%d:%s-%s.%s", pkg.Name(), pkg.Epoch(), pkg.Version(), pkg.Release(), pkg.Architecture())
-	}
-	return sum + ":" + nevra, nil
-}
-
 // hasLayers says whether an origin asks for anything on top of its base.
 func hasLayers(o *origin.Origin) bool {
 	return len(o.RequestedPackages()) > 0 || len(o.RequestedLocalPackages()) > 0 ||
@@ -263,20 +196,6 @@ func (e *Engine) compose(ctx context.Context, s *ostree.Sysroot, merge *ostree.D
 	return res.Commit, nil
 }
 
-// storedLocalPackages finds the stored files of origin entries "<sha256>:<nevra>".
-func storedLocalPackages(s *ostree.Sysroot, entries []string) ([]string, error) {
-	var paths []string
-	for _, entry := range entries {
-		sum, _, _ := strings.Cut(entry, ":")
-		path := filepath.Join(s.Path(), LocalPackagesDir, sum+".rpm")
-		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("local package %s is no longer stored (%v); remove its request and give the file again", entry, err)
-		}
-		paths = append(paths, path)
-	}
-	return paths, nil
-}
-
 // reposFor reads the repo definitions a deployment's /etc/yum.repos.d holds,
 // falling back to its image's /usr/etc/yum.repos.d.
 func reposFor(s *ostree.Sysroot, d *ostree.Deployment) ([]rpmmd.Repo, error) {
@@ -312,79 +231,4 @@ func (e *Engine) RefreshMetadata(ctx context.Context, osname string, force bool,
 		_, err = c.RefreshMetadata(ctx, repos, force, p)
 		return err
 	})
-}
-
-// PackageDiff compares the rpmdbs of two deployments, given by id.
-func (e *Engine) PackageDiff(ctx context.Context, fromID, toID string) ([]rpmdb.Change, error) {
-	var changes []rpmdb.Change
-	err := e.View(ctx, func(s *ostree.Sysroot) error {
-		lists := make([][]rpmdb.Package, 2)
-		for i, id := range []string{fromID, toID} {
-			d := deploymentByID(s, id)
-			if d == nil {
-				return fmt.Errorf("no deployment with id %q", id)
-			}
-			pkgs, err := rpmdb.List(ctx, s.DeploymentPath(d))
-			if err != nil {
-				return err
-			}
-			lists[i] = pkgs
-		}
-		changes = rpmdb.Diff(lists[0], lists[1])
-		return nil
-	})
-	return changes, err
-}
-
-func deploymentByID(s *ostree.Sysroot, id string) *ostree.Deployment {
-	for _, d := range s.Deployments() {
-		if d.ID() == id {
-			return d
-		}
-	}
-	return nil
-}
-
-// UpdateDiff compares the packages of the base osname would upgrade from with
-// those of the cached update (fetched by CheckUpdate). It returns no changes
-// and a nil update when there is none.
-func (e *Engine) UpdateDiff(ctx context.Context, osname string) ([]rpmdb.Change, *Update, error) {
-	var changes []rpmdb.Change
-	var update *Update
-	err := e.View(ctx, func(s *ostree.Sysroot) error {
-		update = CachedUpdate(s, osname)
-		if update == nil {
-			return nil
-		}
-		merge := s.MergeDeployment(osname)
-		repo := s.Repo()
-		from, err := commitPackages(ctx, repo, BaseChecksum(repo, merge))
-		if err != nil {
-			return err
-		}
-		to, err := commitPackages(ctx, repo, update.Checksum)
-		if err != nil {
-			return fmt.Errorf("reading the update's packages (run `strata upgrade --check` first): %w", err)
-		}
-		changes = rpmdb.Diff(from, to)
-		return nil
-	})
-	return changes, update, err
-}
-
-// commitPackages lists the packages in a commit's rpmdb without checking out
-// more than the rpmdb.
-func commitPackages(ctx context.Context, repo *ostree.Repo, commit string) ([]rpmdb.Package, error) {
-	root, err := os.MkdirTemp("", "strata-rpmdb-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(root)
-	if err := os.MkdirAll(filepath.Join(root, "usr/share"), 0o755); err != nil {
-		return nil, err
-	}
-	if err := repo.CheckoutSubpath(ctx, commit, "/"+rpmdb.Dir, filepath.Join(root, rpmdb.Dir)); err != nil {
-		return nil, err
-	}
-	return rpmdb.List(ctx, root)
 }
