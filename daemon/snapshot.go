@@ -114,19 +114,10 @@ func deploymentDict(s *ostree.Sysroot, d *ostree.Deployment) dict {
 			out["packages"] = dbus.MakeVariant(pkgs)
 		}
 		if local := o.RequestedLocalPackages(); len(local) > 0 {
-			// The origin keeps "<sha256>:<nevra>"; clients show the NEVRA.
-			nevras := make([]string, len(local))
-			for i, entry := range local {
-				_, nevras[i], _ = strings.Cut(entry, ":")
-			}
-			out["requested-local-packages"] = dbus.MakeVariant(nevras)
+			out["requested-local-packages"] = dbus.MakeVariant(localNEVRAs(local))
 		}
 		if replacements := o.OverrideReplaceLocal(); len(replacements) > 0 {
-			nevras := make([]string, len(replacements))
-			for i, entry := range replacements {
-				_, nevras[i], _ = strings.Cut(entry, ":")
-			}
-			out["requested-base-local-replacements"] = dbus.MakeVariant(nevras)
+			out["requested-base-local-replacements"] = dbus.MakeVariant(localNEVRAs(replacements))
 		}
 		if removals := o.OverrideRemove(); len(removals) > 0 {
 			out["requested-base-removals"] = dbus.MakeVariant(removals)
@@ -151,4 +142,13 @@ func updateDict(u *transactions.Update) dict {
 		"gpg-enabled":        dbus.MakeVariant(false),
 		"ref-has-new-commit": dbus.MakeVariant(true),
 	}
+}
+
+// localNEVRAs turns origin entries "<sha256>:<nevra>" into the NEVRAs clients show.
+func localNEVRAs(entries []string) []string {
+	nevras := make([]string, len(entries))
+	for i, entry := range entries {
+		_, nevras[i], _ = strings.Cut(entry, ":")
+	}
+	return nevras
 }
