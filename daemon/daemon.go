@@ -42,6 +42,7 @@ type Daemon struct {
 	log    *logrus.Entry
 
 	mu           sync.Mutex
+	publishMu    sync.Mutex   // see publishActive
 	active       *transaction // the one transaction that may run, nil when idle
 	clients      map[string]string
 	defaultOS    string // stateroot of the booted (else default) deployment
@@ -231,11 +232,14 @@ func objectName(stateroot string) string {
 	return string(b)
 }
 
-// setActive publishes the running transaction (nil: idle) in the Sysroot
-// properties.
-func (d *Daemon) setActive(t *transaction) {
+// publishActive shows the current transaction (or idle) in the Sysroot
+// properties. publishMu orders publications, so the last one always shows the
+// latest state even when a transaction ends as the next one begins.
+func (d *Daemon) publishActive() {
+	d.publishMu.Lock()
+	defer d.publishMu.Unlock()
 	d.mu.Lock()
-	d.active = t
+	t := d.active
 	d.mu.Unlock()
 	at, addr := activeTransaction{}, ""
 	if t != nil {

@@ -60,7 +60,7 @@ func (d *Daemon) begin(r request) (string, *dbus.Error) {
 	}
 	d.active = t
 	d.mu.Unlock()
-	d.setActive(t)
+	d.publishActive()
 	t.log.Info("transaction created")
 	return t.address(), nil
 }
@@ -241,7 +241,7 @@ func (t *transaction) end() {
 		t.d.active = nil
 	}
 	t.d.mu.Unlock()
-	t.d.setActive(nil)
+	t.d.publishActive()
 	t.listener.Close()
 	close(t.done)
 	t.cancel()
