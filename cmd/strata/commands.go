@@ -263,14 +263,8 @@ func runUpgrade(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 		LockFinalization:      p.flag("lock-finalization"),
 		InitiatingCommandLine: a.cmdline,
 	})
-	if err != nil {
-		return 0, err
-	}
-	if err := a.follow(ctx, c, txn); err != nil {
-		return 0, err
-	}
 	exit77 := p.flag("unchanged-exit-77") || p.flag("upgrade-unchanged-exit-77")
-	return a.afterDeploy(ctx, o, prev, reboot, exit77, true, "Run \"systemctl reboot\" to start a reboot")
+	return a.deployed(ctx, c, o, txn, err, prev, reboot, exit77, true, "Run \"systemctl reboot\" to start a reboot")
 }
 
 func runRebase(ctx context.Context, a *app, p *parsedArgs) (int, error) {
@@ -322,13 +316,7 @@ func runRebase(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 		opts.Revision = client.NormalizeRevision(revision)
 	}
 	txn, err := o.Rebase(ctx, refspec, nil, opts)
-	if err != nil {
-		return 0, err
-	}
-	if err := a.follow(ctx, c, txn); err != nil {
-		return 0, err
-	}
-	return a.afterDeploy(ctx, o, prev, reboot, false, true, "Changes queued for next boot. Run \"systemctl reboot\" to start a reboot")
+	return a.deployed(ctx, c, o, txn, err, prev, reboot, false, true, "Changes queued for next boot. Run \"systemctl reboot\" to start a reboot")
 }
 
 func runDeploy(ctx context.Context, a *app, p *parsedArgs) (int, error) {
@@ -354,13 +342,7 @@ func runDeploy(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 		LockFinalization:      p.flag("lock-finalization"),
 		InitiatingCommandLine: a.cmdline,
 	})
-	if err != nil {
-		return 0, err
-	}
-	if err := a.follow(ctx, c, txn); err != nil {
-		return 0, err
-	}
-	return a.afterDeploy(ctx, o, prev, reboot, p.flag("unchanged-exit-77"), true, "Run \"systemctl reboot\" to start a reboot")
+	return a.deployed(ctx, c, o, txn, err, prev, reboot, p.flag("unchanged-exit-77"), true, "Run \"systemctl reboot\" to start a reboot")
 }
 
 func runRollback(ctx context.Context, a *app, p *parsedArgs) (int, error) {
@@ -375,13 +357,7 @@ func runRollback(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 	}
 	reboot := p.flag("reboot")
 	txn, err := o.Rollback(ctx, client.RollbackOptions{Reboot: reboot})
-	if err != nil {
-		return 0, err
-	}
-	if err := a.follow(ctx, c, txn); err != nil {
-		return 0, err
-	}
-	return a.afterDeploy(ctx, o, prev, reboot, false, false, "Changes queued for next boot. Run \"systemctl reboot\" to start a reboot")
+	return a.deployed(ctx, c, o, txn, err, prev, reboot, false, false, "Changes queued for next boot. Run \"systemctl reboot\" to start a reboot")
 }
 
 // cleanupElements maps cleanup's flags to the daemon's element names, in
@@ -477,6 +453,18 @@ func (a *app) follow(ctx context.Context, c *client.Client, txn *client.Transact
 // With --reboot the daemon is rebooting the host, so there is nothing to say.
 // showDiff prints the new deployment's package changes first, as rpm-ostree
 // does after upgrade, deploy and rebase (not after rollback).
+// deployed follows a transaction that writes a deployment (txn, err are what
+// starting it returned) and then reports what changed (afterDeploy).
+func (a *app) deployed(ctx context.Context, c *client.Client, o *client.OS, txn *client.Transaction, err error, prev *client.Deployment, reboot, exit77, showDiff bool, hint string) (int, error) {
+	if err != nil {
+		return 0, err
+	}
+	if err := a.follow(ctx, c, txn); err != nil {
+		return 0, err
+	}
+	return a.afterDeploy(ctx, o, prev, reboot, exit77, showDiff, hint)
+}
+
 func (a *app) afterDeploy(ctx context.Context, o *client.OS, prev *client.Deployment, reboot, exit77, showDiff bool, hint string) (int, error) {
 	if reboot {
 		return exitOK, nil
