@@ -45,7 +45,7 @@ func scriptletsOf(pkgs []fetched) ([]scriptlet, error) {
 	var out []scriptlet
 	for _, phase := range phases {
 		for _, f := range pkgs {
-			h, err := rpm.Open(f.path)
+			h, err := openHeader(f.path)
 			if err != nil {
 				return nil, fmt.Errorf("reading scriptlets of %s: %w", f.pkg.NEVRA(), err)
 			}
@@ -70,6 +70,18 @@ func scriptletsOf(pkgs []fetched) ([]scriptlet, error) {
 		}
 	}
 	return out, nil
+}
+
+// openHeader reads a package with cavaliergopher/rpm, which indexes header
+// arrays without bounds checks: a header our own importer accepted could still
+// make it panic, and a panic must not take the daemon down.
+func openHeader(path string) (pkg *rpm.Package, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			pkg, err = nil, fmt.Errorf("unreadable RPM header: %v", r)
+		}
+	}()
+	return rpm.Open(path)
 }
 
 // runScriptlets runs each scriptlet in bubblewrap with tree as / (read-only:

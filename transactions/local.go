@@ -9,9 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/cavaliergopher/rpm"
-
 	"github.com/strata-os/strata/internal/ostree"
+	"github.com/strata-os/strata/internal/rpmimport"
 )
 
 // localMatches matches a requested-local entry ("<sha256>:<nevra>") by package
@@ -40,12 +39,9 @@ func keepLocalPackage(s *ostree.Sysroot, path string) (string, error) {
 		return "", fmt.Errorf("reading local package: %w", err)
 	}
 	defer f.Close()
-	pkg, err := rpm.Read(f)
+	pkg, err := rpmimport.Identify(path)
 	if err != nil {
-		return "", fmt.Errorf("local package %s is not a valid RPM: %w", filepath.Base(path), err)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return "", err
+		return "", fmt.Errorf("local package %s: %w", filepath.Base(path), err)
 	}
 	h := sha256.New()
 	dir := filepath.Join(s.Path(), LocalPackagesDir)
@@ -68,10 +64,7 @@ func keepLocalPackage(s *ostree.Sysroot, path string) (string, error) {
 	if err := os.Rename(tmp.Name(), filepath.Join(dir, sum+".rpm")); err != nil {
 		return "", err
 	}
-	nevra := fmt.Sprintf("%s-%s-%s.%s", pkg.Name(), pkg.Version(), pkg.Release(), pkg.Architecture())
-	if pkg.Epoch() != 0 {
-		nevra = fmt.Sprintf("%s-%d:%s-%s.%s", pkg.Name(), pkg.Epoch(), pkg.Version(), pkg.Release(), pkg.Architecture())
-	}
+	nevra := pkg.NEVRA()
 	return sum + ":" + nevra, nil
 }
 
