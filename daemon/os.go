@@ -71,7 +71,7 @@ func (o *osObject) Upgrade(sender dbus.Sender, options map[string]dbus.Variant) 
 		DownloadOnly:   boolOpt(options, "download-only"),
 	}
 	return o.d.begin(request{
-		sender: sender, method: "Upgrade", title: "upgrade" + flagsTitle(options),
+		sender: sender, method: "Upgrade", reboot: boolOpt(options, "reboot"), title: "upgrade" + flagsTitle(options),
 		actions: []string{actionUpgrade},
 		run: func(ctx context.Context, p transactions.Progress) error {
 			_, err := o.d.engine.Upgrade(ctx, o.name, opts, p)
@@ -87,7 +87,7 @@ func (o *osObject) Rebase(sender dbus.Sender, options map[string]dbus.Variant, r
 	}
 	opts := transactions.RebaseOptions{Revision: stringOpt(options, "revision"), CacheOnly: boolOpt(options, "cache-only")}
 	return o.d.begin(request{
-		sender: sender, method: "Rebase", title: "rebase " + refspec + flagsTitle(options),
+		sender: sender, method: "Rebase", reboot: boolOpt(options, "reboot"), title: "rebase " + refspec + flagsTitle(options),
 		actions: []string{actionRebase},
 		run: func(ctx context.Context, p transactions.Progress) error {
 			_, err := o.d.engine.Rebase(ctx, o.name, refspec, opts, p)
@@ -103,7 +103,7 @@ func (o *osObject) Deploy(sender dbus.Sender, revision string, options map[strin
 	}
 	opts := transactions.DeployOptions{CacheOnly: boolOpt(options, "cache-only")}
 	return o.d.begin(request{
-		sender: sender, method: "Deploy", title: "deploy " + revision + flagsTitle(options),
+		sender: sender, method: "Deploy", reboot: boolOpt(options, "reboot"), title: "deploy " + revision + flagsTitle(options),
 		actions: []string{actionDeploy},
 		run: func(ctx context.Context, p transactions.Progress) error {
 			_, err := o.d.engine.Deploy(ctx, o.name, revision, opts, p)
@@ -115,7 +115,7 @@ func (o *osObject) Deploy(sender dbus.Sender, revision string, options map[strin
 // Rollback makes the previous deployment the default.
 func (o *osObject) Rollback(sender dbus.Sender, options map[string]dbus.Variant) (string, *dbus.Error) {
 	return o.d.begin(request{
-		sender: sender, method: "Rollback", title: "rollback" + flagsTitle(options),
+		sender: sender, method: "Rollback", reboot: boolOpt(options, "reboot"), title: "rollback" + flagsTitle(options),
 		actions: []string{actionRollback},
 		run: func(ctx context.Context, p transactions.Progress) error {
 			return o.d.engine.Rollback(ctx, o.name, p)

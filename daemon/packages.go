@@ -90,7 +90,7 @@ func (o *osObject) UpdateDeployment(sender dbus.Sender, modifiers, options map[s
 	}
 	title += flagsTitle(options)
 	return o.d.begin(request{
-		sender: sender, method: "UpdateDeployment", title: title, actions: actions,
+		sender: sender, method: "UpdateDeployment", reboot: boolOpt(options, "reboot"), title: title, actions: actions,
 		run: func(ctx context.Context, p transactions.Progress) error {
 			// Local files are read only now: the caller is authorized by
 			// the time a transaction runs.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"time"
@@ -34,6 +35,7 @@ type request struct {
 	method  string
 	title   string
 	actions []string // polkit actions the caller needs
+	reboot  bool     // reboot into the new deployment once it is written
 	run     func(ctx context.Context, p transactions.Progress) error
 }
 
@@ -73,6 +75,7 @@ type transaction struct {
 	title    string
 	sender   string
 	uid      uint32
+	reboot   bool
 	run      func(ctx context.Context, p transactions.Progress) error
 	listener *p2p.Listener
 	log      *logrus.Entry
@@ -105,7 +108,7 @@ func (d *Daemon) newTransaction(r request, uid uint32) (*transaction, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &transaction{
-		d: d, method: r.method, title: r.title, sender: string(r.sender), uid: uid, run: r.run,
+		d: d, method: r.method, title: r.title, sender: string(r.sender), uid: uid, reboot: r.reboot, run: r.run,
 		listener: l, ctx: ctx, cancel: cancel, done: make(chan struct{}), peers: map[*dbus.Conn]bool{},
 		log: d.log.WithFields(logrus.Fields{"txn": r.title, "sender": r.sender}),
 	}
@@ -209,6 +212,9 @@ func (t *transaction) start() bool {
 func (t *transaction) execute() {
 	t.log.Info("transaction started")
 	err := t.run(t.ctx, t)
+	if err == nil && t.reboot {
+		err = t.d.rebootInto(t)
+	}
 	t.mu.Lock()
 	t.finished = true
 	t.success = err == nil
@@ -358,5 +364,28 @@ func (o *txnObject) Cancel() *dbus.Error {
 		return nil
 	}
 	o.t.cancel()
+	return nil
+}
+
+// rebootInto reboots the host into the deployment just written, as
+// rpm-ostree's "reboot" option does. A host that is not booted from this
+// sysroot (a test or image-build sysroot) is never rebooted: that would
+// reboot some other system.
+func (d *Daemon) rebootInto(p transactions.Progress) error {
+	booted := false
+	if err := d.engine.View(context.Background(), func(s *ostree.Sysroot) error {
+		booted = s.BootedDeployment() != nil
+		return nil
+	}); err != nil {
+		return err
+	}
+	if !booted {
+		p.Message("Not rebooting: this host is not booted from " + d.cfg.Sysroot + ".")
+		return nil
+	}
+	p.Message("Rebooting.")
+	if out, err := exec.Command("systemctl", "reboot").CombinedOutput(); err != nil {
+		return fmt.Errorf("requesting a reboot: %v: %s", err, out)
+	}
 	return nil
 }

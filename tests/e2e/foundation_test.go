@@ -344,3 +344,16 @@ func TestNotASysroot(t *testing.T) {
 	}
 	e.daemonAlive() // the real daemon kept its name
 }
+
+// TestRebootOptionOnUnbootedHost: --reboot never reboots a machine that is not
+// booted from the sysroot (the one running the tests); it says so instead.
+func TestRebootOptionOnUnbootedHost(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	out := e.mustStrata("upgrade", "--reboot")
+	if !strings.Contains(out, "Not rebooting") {
+		t.Errorf("upgrade --reboot output does not explain the missing reboot:\n%s", out)
+	}
+	if got := e.versions(); got != "2.0 1.0" {
+		t.Errorf("after upgrade --reboot: %q", got)
+	}
+}
