@@ -3,10 +3,14 @@ package transactions
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/strata-os/strata/internal/ostree"
+	"github.com/strata-os/strata/internal/rpmimport"
 	"github.com/strata-os/strata/layering"
+	"github.com/strata-os/strata/rpmdb"
 )
 
 // Cleanup elements, as rpm-ostree names them on the wire.
@@ -41,6 +45,15 @@ func (e *Engine) Cleanup(ctx context.Context, osname string, elements []string, 
 		}
 		if err := syncBaseRefs(s.Repo(), s.Deployments()); err != nil {
 			return fmt.Errorf("updating base commit refs: %w", err)
+		}
+		if want[CleanupBase] {
+			n, err := dropUnusedPackages(s)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				p.Message(fmt.Sprintf("Removed %d cached package(s) no deployment uses", n))
+			}
 		}
 		if want[CleanupRepomd] {
 			c := layering.Composer{CacheDir: filepath.Join(s.Path(), CacheDir)}
@@ -83,4 +96,51 @@ func keepAfterCleanup(deployments []*ostree.Deployment, osname string, pending, 
 		}
 	}
 	return keep
+}
+
+// dropUnusedPackages deletes the imported-package refs (rpmostree/pkg/…) and
+// downloaded RPMs of packages no deployment contains, so pruning can free
+// them; they are imported again if ever requested again.
+func dropUnusedPackages(s *ostree.Sysroot) (int, error) {
+	repo := s.Repo()
+	refInUse := map[string]bool{}
+	fileInUse := map[string]bool{} // downloaded RPMs are named <nevra>.rpm
+	for _, d := range s.Deployments() {
+		c, err := repo.ReadCommit(d.Checksum)
+		if err != nil {
+			return 0, err
+		}
+		list, _ := c.Metadata["rpmostree.rpmdb.pkglist"].([][5]string)
+		pkgs, err := rpmdb.ParsePkgList(list)
+		if err != nil {
+			return 0, fmt.Errorf("reading package list of %s: %w", d.ID(), err)
+		}
+		for _, p := range pkgs {
+			refInUse[rpmimport.Ref(p.Name, p.Epoch, p.Version, p.Release, p.Arch)] = true
+			fileInUse[p.NEVRA()+".rpm"] = true
+		}
+	}
+	refs, err := repo.ListRefs(strings.TrimSuffix(rpmimport.RefPrefix, "/"))
+	if err != nil {
+		return 0, err
+	}
+	dropped := 0
+	for ref := range refs {
+		if refInUse[ref] {
+			continue
+		}
+		if err := repo.SetRef("", ref, ""); err != nil {
+			return dropped, err
+		}
+		dropped++
+	}
+	cached, _ := filepath.Glob(filepath.Join(s.Path(), CacheDir, "rpms", "*.rpm"))
+	for _, path := range cached {
+		if !fileInUse[filepath.Base(path)] {
+			if err := os.Remove(path); err != nil {
+				return dropped, err
+			}
+		}
+	}
+	return dropped, nil
 }
