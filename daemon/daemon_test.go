@@ -1,0 +1,92 @@
+package daemon
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/strata-os/strata/rpmdb"
+	"github.com/strata-os/strata/transactions"
+)
+
+func TestObjectName(t *testing.T) {
+	for in, want := range map[string]string{
+		"fedora":         "fedora",
+		"fedora-coreos":  "fedora_coreos",
+		"os.v2":          "os_v2",
+		"already_under1": "already_under1",
+	} {
+		if got := objectName(in); got != want {
+			t.Errorf("objectName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestFlagsTitleListsTrueFlagsInOrder(t *testing.T) {
+	got := flagsTitle(map[string]dbus.Variant{
+		"reboot":          dbus.MakeVariant(false),
+		"allow-downgrade": dbus.MakeVariant(true),
+		"cache-only":      dbus.MakeVariant(true),
+		"revision":        dbus.MakeVariant("x"),
+	})
+	if want := " --allow-downgrade --cache-only"; got != want {
+		t.Errorf("flagsTitle = %q, want %q", got, want)
+	}
+}
+
+func TestDescribeChanges(t *testing.T) {
+	got := describeChanges(transactions.PackageChanges{
+		Install: []string{"a", "b"}, Uninstall: []string{"c"}, OverrideRemove: []string{"d"}, OverrideResetAll: true,
+	})
+	if want := "install a b; uninstall c; override remove d; override reset --all"; got != want {
+		t.Errorf("describeChanges = %q, want %q", got, want)
+	}
+}
+
+func TestRpmDiffWireShape(t *testing.T) {
+	old := &rpmdb.Package{Name: "a", Version: "1", Release: "1", Arch: "noarch"}
+	nw := &rpmdb.Package{Name: "a", Epoch: 2, Version: "1", Release: "2", Arch: "noarch"}
+	got := rpmDiff([]rpmdb.Change{
+		{Name: "a", Type: rpmdb.Upgraded, Old: old, New: nw},
+		{Name: "b", Type: rpmdb.Added, New: &rpmdb.Package{Name: "b", Version: "3", Release: "1", Arch: "x86_64"}},
+	})
+	if len(got) != 2 || got[0].Type != 2 || got[1].Type != 0 {
+		t.Fatalf("rpmDiff = %+v", got)
+	}
+	if got[0].Details["PreviousPackage"].Value() != (pkgVariant{"a", "1-1", "noarch"}) ||
+		got[0].Details["NewPackage"].Value() != (pkgVariant{"a", "2:1-2", "noarch"}) {
+		t.Errorf("upgrade details = %v", got[0].Details)
+	}
+	if _, ok := got[1].Details["PreviousPackage"]; ok {
+		t.Errorf("an added package has no previous package: %v", got[1].Details)
+	}
+	if sig := dbus.SignatureOf(got).String(); sig != "a(sua{sv})" {
+		t.Errorf("wire signature %s, want a(sua{sv})", sig)
+	}
+}
+
+func TestUnixAddress(t *testing.T) {
+	for _, tt := range []struct {
+		entry, network, addr string
+		ok                   bool
+	}{
+		{"unix:path=/run/dbus/system_bus_socket", "unix", "/run/dbus/system_bus_socket", true},
+		{"unix:abstract=/tmp/dbus-x,guid=abc", "unix", "@/tmp/dbus-x", true},
+		{"unix:path=/tmp/with%20space", "unix", "/tmp/with space", true},
+		{"tcp:host=localhost,port=1", "", "", false},
+		{"unix:guid=abc", "", "", false},
+	} {
+		network, addr, err := unixAddress(tt.entry)
+		if (err == nil) != tt.ok || network != tt.network || addr != tt.addr {
+			t.Errorf("unixAddress(%q) = %q, %q, %v", tt.entry, network, addr, err)
+		}
+	}
+}
+
+func TestLocalNEVRAs(t *testing.T) {
+	got := localNEVRAs([]string{"abc:foo-1-1.noarch", "def:bar-2-1.x86_64"})
+	if want := []string{"foo-1-1.noarch", "bar-2-1.x86_64"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("localNEVRAs = %v", got)
+	}
+}
