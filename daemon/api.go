@@ -83,6 +83,9 @@ var osInterface = introspect.Interface{
 		method("RefreshMd", in("a{sv}", "options"), out("s", txAddr)),
 		method("GetDeploymentsRpmDiff", in("s", "deployid0"), in("s", "deployid1"), out("a(sua{sv})", "result")),
 		method("GetCachedUpdateRpmDiff", in("s", "deployid"), out("a(sua{sv})", "result"), out("a{sv}", "details")),
+		method("KernelArgs", in("s", "existing_kernel_arg_string"), in("as", "kernel_args_added"), in("as", "kernel_args_replaced"),
+			in("as", "kernel_args_removed"), in("a{sv}", "options"), out("s", txAddr)),
+		method("GetDeploymentBootConfig", in("s", "deployid"), in("b", "is_pending"), out("a{sv}", "bootconfig")),
 	},
 }
 

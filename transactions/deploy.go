@@ -208,14 +208,15 @@ func (e *Engine) deployBase(ctx context.Context, s *ostree.Sysroot, osname, base
 	if err != nil {
 		return Result{}, err
 	}
-	return writeDeployment(ctx, s, osname, commit, merge, o, p)
+	return writeDeployment(ctx, s, osname, commit, merge, o, nil, p)
 }
 
 // writeDeployment checks out csum as a new deployment of osname with origin o,
 // /etc merged from merge, and makes it the default. Until the final write the
 // old deployment list is untouched: a failure or cancel leaves at most an
 // unreferenced directory that libostree's cleanup removes.
-func writeDeployment(ctx context.Context, s *ostree.Sysroot, osname, csum string, merge *ostree.Deployment, o *origin.Origin, p Progress) (Result, error) {
+// kargs nil keeps the merge deployment's kernel arguments.
+func writeDeployment(ctx context.Context, s *ostree.Sysroot, osname, csum string, merge *ostree.Deployment, o *origin.Origin, kargs []string, p Progress) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
 	}
@@ -227,7 +228,7 @@ func writeDeployment(ctx context.Context, s *ostree.Sysroot, osname, csum string
 			return Result{}, fmt.Errorf("referencing base commit: %w", err)
 		}
 	}
-	dep, err := s.DeployTree(ctx, osname, csum, string(o.Bytes()), merge, nil)
+	dep, err := s.DeployTree(ctx, osname, csum, string(o.Bytes()), merge, kargs)
 	if err != nil {
 		cleanupAfterFailure(s)
 		return Result{}, fmt.Errorf("deploying commit %s: %w", csum, err)

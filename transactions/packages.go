@@ -64,7 +64,7 @@ func (e *Engine) ChangePackages(ctx context.Context, osname string, ch PackageCh
 		if err != nil || ch.DryRun {
 			return err
 		}
-		res, err = writeDeployment(ctx, s, osname, commit, merge, o, p)
+		res, err = writeDeployment(ctx, s, osname, commit, merge, o, nil, p)
 		return err
 	})
 	return res, err

@@ -88,7 +88,7 @@ var commands = []*command{
 	installCommand, uninstallCommand,
 	{name: "pkg-add", summary: "Same as install", hidden: true, params: installCommand.params, opts: installCommand.opts, run: runInstall},
 	{name: "pkg-remove", summary: "Same as uninstall", hidden: true, params: uninstallCommand.params, opts: uninstallCommand.opts, run: runUninstall},
-	overrideCommand, refreshMdCommand, dbCommand,
+	overrideCommand, refreshMdCommand, dbCommand, kargsCommand,
 }
 
 var upgradeOptions = []option{
@@ -105,7 +105,7 @@ var upgradeOptions = []option{
 // a clear message instead of "Unknown command".
 var notImplemented = map[string]bool{
 	"apply-live": true, "compose": true, "initramfs": true, "initramfs-etc": true,
-	"search": true, "reset": true, "kargs": true, "usroverlay": true, "unlock": true,
+	"search": true, "reset": true, "usroverlay": true, "unlock": true,
 	"finalize-deployment": true, "rpm": true,
 	"remove": true, "makecache": true, "ex": true, "rebuild": true, "testutils": true,
 	"shlib-backend": true, "start-daemon": true, "scriptlet-intercept": true,

@@ -56,7 +56,7 @@ func TestRunExitCodesAndMessages(t *testing.T) {
 		{"strata", []string{"db", "diff", "a", "b", "c"}, 1, "", `error: usage error: "strata db diff" takes at most 2 arguments`},
 		{"strata", []string{"db", "diff", "-F", "yaml"}, 1, "", "error: usage error: Format argument is invalid, pick one of: diff, block, json"},
 		{"strata", []string{"db", "diff", "--format=json", "-c"}, 1, "", "error: usage error: json format and --changelogs not supported"},
-		{"rpm-ostree", []string{"kargs"}, 1, "", `error: rpm-ostree: "kargs" is not implemented yet`},
+		{"rpm-ostree", []string{"initramfs"}, 1, "", `error: rpm-ostree: "initramfs" is not implemented yet`},
 		{"strata", []string{"status", "--frob"}, 1, "", "error: Unknown option --frob"},
 		{"strata", []string{"cleanup"}, 1, "", "error: cleanup: At least one cleanup option must be specified"},
 		{"strata", []string{"status", "--json", "-J", "$"}, 1, "", "error: Cannot specify both --json and --jsonpath"},
