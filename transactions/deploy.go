@@ -43,6 +43,7 @@ func (e *Engine) Upgrade(ctx context.Context, osname string, opts UpgradeOptions
 		if err != nil {
 			return err
 		}
+		unchanged := string(o.Bytes()) // the origin as it is, to tell a no-op
 		// An upgrade leaves a pinned revision (from `deploy`) and follows the ref again.
 		o.SetOverrideCommit("")
 		repo := s.Repo()
@@ -50,7 +51,7 @@ func (e *Engine) Upgrade(ctx context.Context, osname string, opts UpgradeOptions
 		if err != nil {
 			return err
 		}
-		if csum == BaseChecksum(repo, merge) && merge.Origin == string(o.Bytes()) {
+		if csum == BaseChecksum(repo, merge) && string(o.Bytes()) == unchanged {
 			p.Message("No upgrade available.")
 			return nil
 		}
@@ -110,12 +111,13 @@ func (e *Engine) Deploy(ctx context.Context, osname, revision string, opts Deplo
 		if err != nil {
 			return err
 		}
+		unchanged := string(o.Bytes()) // the origin as it is, to tell a no-op
 		csum, err := fetchRevision(ctx, s.Repo(), o.Refspec(), revisionArg(revision), p)
 		if err != nil {
 			return err
 		}
 		o.SetOverrideCommit(csum)
-		if csum == BaseChecksum(s.Repo(), merge) && merge.Origin == string(o.Bytes()) {
+		if csum == BaseChecksum(s.Repo(), merge) && string(o.Bytes()) == unchanged {
 			p.Message("No change.")
 			return nil
 		}

@@ -51,11 +51,12 @@ func (e *Engine) ChangePackages(ctx context.Context, osname string, ch PackageCh
 		if err != nil {
 			return err
 		}
+		unchanged := string(o.Bytes()) // the origin as it is, to tell a no-op
 		newNames, err := applyChanges(s, o, ch)
 		if err != nil {
 			return err
 		}
-		if merge.Origin == string(o.Bytes()) && !ch.DryRun {
+		if string(o.Bytes()) == unchanged && !ch.DryRun {
 			p.Message("No change.")
 			return nil
 		}
