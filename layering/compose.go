@@ -44,6 +44,7 @@ type Request struct {
 	ReplaceLocal  []string     // local .rpm files replacing base packages of the same name (override replace)
 	Repos         []rpmmd.Repo // enabled repositories to resolve against
 	DryRun        bool         // resolve and report, write nothing
+	CacheOnly     bool         // use the cached repo metadata as it is, fetch none
 	Idempotent    bool         // requesting what is already installed is not an error
 }
 

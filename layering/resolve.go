@@ -54,10 +54,43 @@ func (c *Composer) RefreshMetadata(ctx context.Context, repos []rpmmd.Repo, forc
 	return out, nil
 }
 
+// cachedMetadata is the metadata on disk for every enabled repo, fetching
+// none. A repo without a cache is an error when required, else skipped.
+func (c *Composer) cachedMetadata(repos []rpmmd.Repo, required bool, p Progress) (map[string]*rpmmd.Metadata, error) {
+	cache := c.MetadataCache()
+	out := map[string]*rpmmd.Metadata{}
+	for _, r := range repos {
+		if !r.Enabled {
+			continue
+		}
+		md, err := cache.Cached(r)
+		if err != nil {
+			if required && !r.SkipIfUnavailable {
+				return nil, fmt.Errorf("repo %s has no cached metadata; run `strata refresh-md` or leave out --cache-only: %w", r.ID, err)
+			}
+			p.Message(fmt.Sprintf("Repo %s has no cached metadata; not using it", r.ID))
+			continue
+		}
+		out[r.ID] = md
+	}
+	return out, nil
+}
+
 // resolve loads the base's installed set and the repos into a libsolv pool and
 // solves the request. The caller closes the returned pool.
 func (c *Composer) resolve(ctx context.Context, req Request, root string, p Progress) (*solv.Transaction, *solv.Pool, map[string]*rpmmd.Metadata, error) {
-	mds, err := c.RefreshMetadata(ctx, req.Repos, false, p)
+	// Repositories matter only when something is to come from them (or may
+	// satisfy a local package's dependencies): removing base packages works
+	// offline.
+	mds := map[string]*rpmmd.Metadata{}
+	var err error
+	switch {
+	case len(req.Packages) == 0 && len(req.LocalPackages) == 0 && len(req.ReplaceLocal) == 0:
+	case req.CacheOnly:
+		mds, err = c.cachedMetadata(req.Repos, len(req.Packages) > 0, p)
+	default:
+		mds, err = c.RefreshMetadata(ctx, req.Repos, false, p)
+	}
 	if err != nil {
 		return nil, nil, nil, err
 	}

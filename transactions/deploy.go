@@ -88,7 +88,7 @@ func (e *Engine) Rebase(ctx context.Context, osname, refspec string, opts Rebase
 		repo := s.Repo()
 		var csum string
 		if opts.Revision != "" {
-			csum, err = fetchRevision(ctx, repo, newRefspec, revisionArg(opts.Revision), p)
+			csum, err = fetchRevision(ctx, repo, newRefspec, revisionArg(opts.Revision), opts.CacheOnly, p)
 			o.SetOverrideCommit(csum)
 		} else {
 			csum, err = fetchHead(ctx, repo, newRefspec, opts.CacheOnly, p)
@@ -112,7 +112,7 @@ func (e *Engine) Deploy(ctx context.Context, osname, revision string, opts Deplo
 			return err
 		}
 		unchanged := string(o.Bytes()) // the origin as it is, to tell a no-op
-		csum, err := fetchRevision(ctx, s.Repo(), o.Refspec(), revisionArg(revision), p)
+		csum, err := fetchRevision(ctx, s.Repo(), o.Refspec(), revisionArg(revision), opts.CacheOnly, p)
 		if err != nil {
 			return err
 		}

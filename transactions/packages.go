@@ -189,6 +189,7 @@ func (e *Engine) compose(ctx context.Context, s *ostree.Sysroot, merge *ostree.D
 		ReplaceLocal:  replacePaths,
 		Repos:         repos,
 		DryRun:        ch.DryRun,
+		CacheOnly:     ch.CacheOnly,
 		Idempotent:    ch.Idempotent || ch.AllowInactive,
 	}, p)
 	if err != nil {

@@ -52,11 +52,12 @@ func fetchHead(ctx context.Context, repo *ostree.Repo, refspec string, cacheOnly
 // fetchRevision finds and pulls a specific commit of refspec: revision is a
 // checksum, "revision=CHECKSUM" or "version=VERSION" (the commit's "version"
 // metadata, searched in the ref's history).
-func fetchRevision(ctx context.Context, repo *ostree.Repo, refspec, revision string, p Progress) (string, error) {
+// With cacheOnly nothing is fetched: the revision must already be in the repo.
+func fetchRevision(ctx context.Context, repo *ostree.Repo, refspec, revision string, cacheOnly bool, p Progress) (string, error) {
 	version, isVersion := strings.CutPrefix(revision, "version=")
 	csum, _ := strings.CutPrefix(revision, "revision=")
 	if isVersion {
-		found, err := findVersion(ctx, repo, refspec, version, p)
+		found, err := findVersion(ctx, repo, refspec, version, cacheOnly, p)
 		if err != nil {
 			return "", err
 		}
@@ -64,8 +65,10 @@ func fetchRevision(ctx context.Context, repo *ostree.Repo, refspec, revision str
 	} else if !isChecksum(csum) {
 		return "", fmt.Errorf("revision %q is neither a 64-character commit checksum nor version=VERSION", revision)
 	}
-	if err := fetch(ctx, repo, refspec, ostree.PullOptions{OverrideCommitIDs: []string{csum}}, p); err != nil {
-		return "", err
+	if !cacheOnly {
+		if err := fetch(ctx, repo, refspec, ostree.PullOptions{OverrideCommitIDs: []string{csum}}, p); err != nil {
+			return "", err
+		}
 	}
 	if _, err := repo.ReadCommit(csum); err != nil {
 		return "", fmt.Errorf("commit %s of %s is not available: %w", csum, refspec, err)
@@ -75,9 +78,11 @@ func fetchRevision(ctx context.Context, repo *ostree.Repo, refspec, revision str
 
 // findVersion walks the history of refspec (fetching commit metadata only) for the
 // commit whose "version" metadata equals version.
-func findVersion(ctx context.Context, repo *ostree.Repo, refspec, version string, p Progress) (string, error) {
-	if err := fetch(ctx, repo, refspec, ostree.PullOptions{CommitOnly: true, Depth: -1}, p); err != nil {
-		return "", err
+func findVersion(ctx context.Context, repo *ostree.Repo, refspec, version string, cacheOnly bool, p Progress) (string, error) {
+	if !cacheOnly {
+		if err := fetch(ctx, repo, refspec, ostree.PullOptions{CommitOnly: true, Depth: -1}, p); err != nil {
+			return "", err
+		}
 	}
 	csum, err := repo.ResolveRev(refspec, true)
 	if err != nil || csum == "" {

@@ -115,3 +115,15 @@ func TestCleanupBaseDropsUnusedPackages(t *testing.T) {
 	e.mustStrata("install", "demo-extra") // imported again
 	e.expectRPMs(e.deploymentDir(0), []string{"demo-extra-1.0-1.noarch", "demo-app-1.0-1.noarch"}, nil)
 }
+
+// TestCacheOnly: --cache-only fetches nothing, and says what to do when the
+// cache lacks what is needed.
+func TestCacheOnly(t *testing.T) {
+	e := newLayeringEnv(t)
+	e.expectFailureNaming([]string{"install", "--cache-only", "demo-extra"}, "demo-pkgs", "refresh-md")
+	e.mustStrata("refresh-md")
+	e.mustStrata("install", "--cache-only", "demo-extra")
+	e.expectRPMs(e.deploymentDir(0), []string{"demo-extra-1.0-1.noarch"}, nil)
+	// 2.0 was never pulled into the sysroot's repo.
+	e.expectFailureNaming([]string{"deploy", "--cache-only", "2.0"}, "version 2.0 not found")
+}
