@@ -85,7 +85,8 @@ func (o *osObject) Rebase(sender dbus.Sender, options map[string]dbus.Variant, r
 	if len(packages) > 0 {
 		return "", dbus.NewError("org.freedesktop.DBus.Error.NotSupported", []any{"rebasing with packages to install is not supported yet"})
 	}
-	opts := transactions.RebaseOptions{Revision: stringOpt(options, "revision"), CacheOnly: boolOpt(options, "cache-only")}
+	opts := transactions.RebaseOptions{Revision: stringOpt(options, "revision"), CacheOnly: boolOpt(options, "cache-only"),
+		DisallowDowngrade: disallowsDowngrade(options)}
 	return o.d.begin(request{
 		sender: sender, method: "Rebase", reboot: boolOpt(options, "reboot"), title: "rebase " + refspec + flagsTitle(options),
 		actions: []string{actionRebase},
@@ -101,7 +102,7 @@ func (o *osObject) Deploy(sender dbus.Sender, revision string, options map[strin
 	if strings.TrimSpace(revision) == "" {
 		return "", dbus.NewError("org.freedesktop.DBus.Error.InvalidArgs", []any{"deploy needs a revision: a commit checksum or a version"})
 	}
-	opts := transactions.DeployOptions{CacheOnly: boolOpt(options, "cache-only")}
+	opts := transactions.DeployOptions{CacheOnly: boolOpt(options, "cache-only"), DisallowDowngrade: disallowsDowngrade(options)}
 	return o.d.begin(request{
 		sender: sender, method: "Deploy", reboot: boolOpt(options, "reboot"), title: "deploy " + revision + flagsTitle(options),
 		actions: []string{actionDeploy},
@@ -147,6 +148,13 @@ func (o *osObject) DownloadUpdateRpmDiff(sender dbus.Sender) (string, *dbus.Erro
 			return o.d.engine.CheckUpdate(ctx, o.name, p)
 		},
 	})
+}
+
+// disallowsDowngrade reads allow-downgrade for deploy and rebase, where (as in
+// rpm-ostree) downgrades are allowed unless the caller says false.
+func disallowsDowngrade(options map[string]dbus.Variant) bool {
+	allow, given := options["allow-downgrade"].Value().(bool)
+	return given && !allow
 }
 
 func boolOpt(options map[string]dbus.Variant, key string) bool {

@@ -53,6 +53,7 @@ func (o *osObject) UpdateDeployment(sender dbus.Sender, modifiers, options map[s
 		Idempotent:       boolOpt(options, "idempotent-layering"),
 		AllowInactive:    boolOpt(options, "allow-inactive") || boolOpt(options, "allow-inactive-requests"),
 		CacheOnly:        boolOpt(options, "cache-only"),
+		DownloadOnly:     boolOpt(options, "download-only"),
 	}
 	actions := []string{}
 	if len(ch.Install) > 0 || len(ch.Uninstall) > 0 || ch.UninstallAll {

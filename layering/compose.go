@@ -45,6 +45,7 @@ type Request struct {
 	Repos         []rpmmd.Repo // enabled repositories to resolve against
 	DryRun        bool         // resolve and report, write nothing
 	CacheOnly     bool         // use the cached repo metadata as it is, fetch none
+	DownloadOnly  bool         // resolve and download packages, compose nothing
 	Idempotent    bool         // requesting what is already installed is not an error
 }
 
@@ -133,6 +134,9 @@ func (c *Composer) Compose(ctx context.Context, req Request, p Progress) (*Resul
 	rpms, err := c.fetch(ctx, toLayer, mds, p)
 	if err != nil {
 		return nil, err
+	}
+	if req.DownloadOnly {
+		return res, nil
 	}
 	accounts, err := c.accounts(ctx, req.Base, work)
 	if err != nil {

@@ -20,13 +20,15 @@ type UpgradeOptions struct {
 
 // RebaseOptions are the knobs of Rebase.
 type RebaseOptions struct {
-	Revision  string // deploy this revision of the new refspec instead of its head
-	CacheOnly bool
+	Revision          string // deploy this revision of the new refspec instead of its head
+	CacheOnly         bool
+	DisallowDowngrade bool // refuse a commit older than the current base
 }
 
 // DeployOptions are the knobs of Deploy.
 type DeployOptions struct {
-	CacheOnly bool
+	CacheOnly         bool
+	DisallowDowngrade bool // refuse a commit older than the current base
 }
 
 // Result says what a deploying transaction did.
@@ -96,6 +98,11 @@ func (e *Engine) Rebase(ctx context.Context, osname, refspec string, opts Rebase
 		if err != nil {
 			return err
 		}
+		if opts.DisallowDowngrade {
+			if err := checkNotOlder(repo, BaseChecksum(repo, merge), csum); err != nil {
+				return err
+			}
+		}
 		res, err = e.deployBase(ctx, s, osname, csum, merge, o, p)
 		return err
 	})
@@ -115,6 +122,11 @@ func (e *Engine) Deploy(ctx context.Context, osname, revision string, opts Deplo
 		csum, err := fetchRevision(ctx, s.Repo(), o.Refspec(), revisionArg(revision), opts.CacheOnly, p)
 		if err != nil {
 			return err
+		}
+		if opts.DisallowDowngrade {
+			if err := checkNotOlder(s.Repo(), BaseChecksum(s.Repo(), merge), csum); err != nil {
+				return err
+			}
 		}
 		o.SetOverrideCommit(csum)
 		if csum == BaseChecksum(s.Repo(), merge) && string(o.Bytes()) == unchanged {

@@ -40,6 +40,7 @@ type PackageChanges struct {
 	Idempotent           bool
 	AllowInactive        bool // requests the base already satisfies are recorded, not refused
 	CacheOnly            bool
+	DownloadOnly         bool // fetch what the change needs, deploy nothing
 }
 
 // ChangePackages layers, unlayers or overrides packages on osname's current
@@ -62,7 +63,7 @@ func (e *Engine) ChangePackages(ctx context.Context, osname string, ch PackageCh
 		}
 		base := BaseChecksum(s.Repo(), merge)
 		commit, err := e.compose(ctx, s, merge, base, o, newNames, ch, p)
-		if err != nil || ch.DryRun {
+		if err != nil || ch.DryRun || ch.DownloadOnly {
 			return err
 		}
 		res, err = writeDeployment(ctx, s, osname, commit, merge, o, nil, p)
@@ -190,6 +191,7 @@ func (e *Engine) compose(ctx context.Context, s *ostree.Sysroot, merge *ostree.D
 		Repos:         repos,
 		DryRun:        ch.DryRun,
 		CacheOnly:     ch.CacheOnly,
+		DownloadOnly:  ch.DownloadOnly,
 		Idempotent:    ch.Idempotent || ch.AllowInactive,
 	}, p)
 	if err != nil {

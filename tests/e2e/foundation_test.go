@@ -357,3 +357,13 @@ func TestRebootOptionOnUnbootedHost(t *testing.T) {
 		t.Errorf("after upgrade --reboot: %q", got)
 	}
 }
+
+func TestDeployDisallowDowngrade(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.mustStrata("deploy", "2.0")
+	e.expectFailure("older", "deploy", "--disallow-downgrade", "1.0")
+	e.mustStrata("deploy", "1.0") // deploy allows going back by default, as rpm-ostree does
+	if got := e.status().Deployments[0].Version; got != "1.0" {
+		t.Errorf("after deploy 1.0: default is %s", got)
+	}
+}

@@ -127,3 +127,19 @@ func TestCacheOnly(t *testing.T) {
 	// 2.0 was never pulled into the sysroot's repo.
 	e.expectFailureNaming([]string{"deploy", "--cache-only", "2.0"}, "version 2.0 not found")
 }
+
+// TestInstallDownloadOnly: --download-only fetches the packages and changes
+// no deployment.
+func TestInstallDownloadOnly(t *testing.T) {
+	e := newLayeringEnv(t)
+	before := e.ostreeStatus()
+	e.mustStrata("install", "--download-only", "demo-app")
+	if after := e.ostreeStatus(); after != before {
+		t.Errorf("install --download-only changed deployments:\n%s\nvs\n%s", before, after)
+	}
+	for _, rpm := range []string{"demo-app-1.0-1.noarch.rpm", "demo-lib-1.0-1.noarch.rpm"} {
+		if _, err := os.Stat(filepath.Join(e.host.Sysroot, "var/cache/strata/rpms", rpm)); err != nil {
+			t.Errorf("%s was not downloaded: %v", rpm, err)
+		}
+	}
+}
