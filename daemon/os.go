@@ -86,7 +86,7 @@ func (o *osObject) Rebase(sender dbus.Sender, options map[string]dbus.Variant, r
 		return "", dbus.NewError("org.freedesktop.DBus.Error.NotSupported", []any{"rebasing with packages to install is not supported yet"})
 	}
 	opts := transactions.RebaseOptions{Revision: stringOpt(options, "revision"), CacheOnly: boolOpt(options, "cache-only"),
-		DisallowDowngrade: disallowsDowngrade(options)}
+		DisallowDowngrade: disallowsDowngrade(options), SkipPurge: boolOpt(options, "skip-purge")}
 	return o.d.begin(request{
 		sender: sender, method: "Rebase", reboot: boolOpt(options, "reboot"), title: "rebase " + refspec + flagsTitle(options),
 		actions: []string{actionRebase},

@@ -22,6 +22,7 @@ type UpgradeOptions struct {
 type RebaseOptions struct {
 	Revision          string // deploy this revision of the new refspec instead of its head
 	CacheOnly         bool
+	SkipPurge         bool // keep the old ref in the repo (rpm-ostree deletes it)
 	DisallowDowngrade bool // refuse a commit older than the current base
 }
 
@@ -81,7 +82,8 @@ func (e *Engine) Rebase(ctx context.Context, osname, refspec string, opts Rebase
 		if err != nil {
 			return err
 		}
-		newRefspec, err := resolveRebaseTarget(o.Refspec(), refspec)
+		previous := o.Refspec()
+		newRefspec, err := resolveRebaseTarget(previous, refspec)
 		if err != nil {
 			return err
 		}
@@ -104,7 +106,16 @@ func (e *Engine) Rebase(ctx context.Context, osname, refspec string, opts Rebase
 			}
 		}
 		res, err = e.deployBase(ctx, s, osname, csum, merge, o, p)
-		return err
+		if err != nil || opts.SkipPurge || newRefspec == previous {
+			return err
+		}
+		// As rpm-ostree does, the ref left behind is deleted; the previous
+		// deployment keeps its commit.
+		remote, ref := origin.SplitRefspec(previous)
+		if err := repo.SetRef(remote, ref, ""); err != nil {
+			p.Message(fmt.Sprintf("warning: could not delete the old ref %s: %v", previous, err))
+		}
+		return nil
 	})
 	return res, err
 }

@@ -112,6 +112,11 @@ func TestRebase(t *testing.T) {
 	if d.Origin != fixture.Remote+":"+fixture.DevelRef || d.Version != "10.0" {
 		t.Fatalf("after rebase: origin %s version %s", d.Origin, d.Version)
 	}
+	// The old ref is purged (the previous deployment keeps its commit).
+	refs, err := exec.Command("ostree", "refs", "--repo="+filepath.Join(e.host.Sysroot, "ostree/repo")).CombinedOutput()
+	if err != nil || strings.Contains(string(refs), stableRefspec+"\n") || !strings.Contains(string(refs), fixture.DevelRef) {
+		t.Errorf("refs after rebase (%v):\n%s", err, refs)
+	}
 	// A bare ref keeps the remote.
 	e.mustStrata("rebase", fixture.StableRef)
 	if d := e.status().Deployments[0]; d.Origin != stableRefspec || d.Version != "2.0" {
