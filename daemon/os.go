@@ -80,16 +80,18 @@ func (o *osObject) Upgrade(sender dbus.Sender, options map[string]dbus.Variant) 
 	})
 }
 
-// Rebase switches to another refspec; packages to layer come with issue #3.
+// Rebase switches to another refspec, optionally layering more packages.
 func (o *osObject) Rebase(sender dbus.Sender, options map[string]dbus.Variant, refspec string, packages []string) (string, *dbus.Error) {
+	actions := []string{actionRebase}
 	if len(packages) > 0 {
-		return "", dbus.NewError("org.freedesktop.DBus.Error.NotSupported", []any{"rebasing with packages to install is not supported yet"})
+		actions = append(actions, actionInstall)
 	}
 	opts := transactions.RebaseOptions{Revision: stringOpt(options, "revision"), CacheOnly: boolOpt(options, "cache-only"),
-		DisallowDowngrade: disallowsDowngrade(options), SkipPurge: boolOpt(options, "skip-purge")}
+		DisallowDowngrade: disallowsDowngrade(options), SkipPurge: boolOpt(options, "skip-purge"), Packages: packages}
 	return o.d.begin(request{
-		sender: sender, method: "Rebase", reboot: boolOpt(options, "reboot"), title: "rebase " + refspec + flagsTitle(options),
-		actions: []string{actionRebase},
+		sender: sender, method: "Rebase", reboot: boolOpt(options, "reboot"),
+		title:   strings.TrimSpace("rebase "+refspec+" "+strings.Join(packages, " ")) + flagsTitle(options),
+		actions: actions,
 		run: func(ctx context.Context, p transactions.Progress) error {
 			_, err := o.d.engine.Rebase(ctx, o.name, refspec, opts, p)
 			return err

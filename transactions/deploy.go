@@ -3,6 +3,7 @@ package transactions
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,8 +23,9 @@ type UpgradeOptions struct {
 type RebaseOptions struct {
 	Revision          string // deploy this revision of the new refspec instead of its head
 	CacheOnly         bool
-	SkipPurge         bool // keep the old ref in the repo (rpm-ostree deletes it)
-	DisallowDowngrade bool // refuse a commit older than the current base
+	SkipPurge         bool     // keep the old ref in the repo (rpm-ostree deletes it)
+	Packages          []string // also layer these packages on the new base
+	DisallowDowngrade bool     // refuse a commit older than the current base
 }
 
 // DeployOptions are the knobs of Deploy.
@@ -89,6 +91,15 @@ func (e *Engine) Rebase(ctx context.Context, osname, refspec string, opts Rebase
 		}
 		o.SetRefspec(newRefspec)
 		o.SetOverrideCommit("")
+		if len(opts.Packages) > 0 {
+			requested := o.RequestedPackages()
+			for _, name := range opts.Packages {
+				if !slices.Contains(requested, name) {
+					requested = append(requested, name)
+				}
+			}
+			o.SetRequestedPackages(requested)
+		}
 		repo := s.Repo()
 		var csum string
 		if opts.Revision != "" {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/strata-os/strata/client"
 	"github.com/strata-os/strata/tests/fixture"
 )
 
@@ -142,4 +143,27 @@ func TestInstallDownloadOnly(t *testing.T) {
 			t.Errorf("%s was not downloaded: %v", rpm, err)
 		}
 	}
+}
+
+// TestRebaseWithPackages: the D-Bus Rebase call can layer packages in the same
+// transaction (rpm-ostree's `packages` argument).
+func TestRebaseWithPackages(t *testing.T) {
+	e := newLayeringEnv(t)
+	c, err := client.ConnectAddress(e.ctx, e.bus.Address, "e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	o, err := c.OS(e.ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	txn, err := o.Rebase(e.ctx, fixture.Remote+":"+fixture.DevelRef, []string{"demo-extra"}, client.RebaseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.Run(e.ctx, func(client.Event) {}); err != nil {
+		t.Fatalf("rebase with packages: %v\n%s", err, e.daemonLog())
+	}
+	e.expectLayered(layer{base: "10.0", requested: []string{"demo-extra"}, rpms: []string{"demo-extra-1.0-1.noarch"}, files: []string{"usr/bin/demo-extra"}})
 }
