@@ -37,7 +37,10 @@ func (o *osObject) PkgChange(sender dbus.Sender, options map[string]dbus.Variant
 // UpdateDeployment changes what is layered on the base: install/uninstall,
 // local packages (as file descriptors) and base package overrides.
 func (o *osObject) UpdateDeployment(sender dbus.Sender, modifiers, options map[string]dbus.Variant) (string, *dbus.Error) {
-	for _, unsupported := range []string{"set-refspec", "set-revision", "override-replace-packages", "custom-origin"} {
+	if addr, handled, err := o.updateBase(sender, modifiers, options); handled {
+		return addr, err
+	}
+	for _, unsupported := range []string{"override-replace-packages", "custom-origin"} {
 		if _, ok := modifiers[unsupported]; ok {
 			return "", dbus.NewError("org.freedesktop.DBus.Error.NotSupported", []any{fmt.Sprintf("modifier %q is not supported by strata yet", unsupported)})
 		}
@@ -113,6 +116,45 @@ func (o *osObject) UpdateDeployment(sender dbus.Sender, modifiers, options map[s
 			return err
 		},
 	})
+}
+
+// updateBase serves the UpdateDeployment forms that change the base:
+// set-refspec (a rebase, optionally layering install-packages) and
+// set-revision (a deploy). Combined with other modifiers they are refused,
+// not half-done.
+func (o *osObject) updateBase(sender dbus.Sender, modifiers, options map[string]dbus.Variant) (string, bool, *dbus.Error) {
+	refspec, hasRefspec := modifiers["set-refspec"].Value().(string)
+	revision, hasRevision := modifiers["set-revision"].Value().(string)
+	if !hasRefspec && !hasRevision {
+		return "", false, nil
+	}
+	allowed := map[string]bool{"set-refspec": true, "set-revision": true, "install-packages": hasRefspec}
+	for key := range modifiers {
+		if !allowed[key] {
+			return "", true, dbus.NewError("org.freedesktop.DBus.Error.NotSupported", []any{fmt.Sprintf("modifier %q together with set-refspec/set-revision is not supported by strata yet", key)})
+		}
+	}
+	switch {
+	case hasRefspec:
+		if hasRevision {
+			options = withOption(options, "revision", revision)
+		}
+		addr, err := o.Rebase(sender, options, refspec, stringsOpt(modifiers, "install-packages"))
+		return addr, true, err
+	default:
+		addr, err := o.Deploy(sender, revision, options)
+		return addr, true, err
+	}
+}
+
+func withOption(options map[string]dbus.Variant, key string, value any) map[string]dbus.Variant {
+	out := map[string]dbus.Variant{key: dbus.MakeVariant(value)}
+	for k, v := range options {
+		if k != key {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // RefreshMd downloads the repositories' metadata.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/strata-os/strata/client"
 	"github.com/strata-os/strata/tests/fixture"
 )
 
@@ -138,5 +139,45 @@ func TestSameRequestJoinsRunningTransaction(t *testing.T) {
 	}
 	if got := e.versions(); got != "2.0 1.0" {
 		t.Errorf("after joined upgrade: %q (one deployment expected, not two)", got)
+	}
+}
+
+// TestUpdateDeploymentBaseModifiers: UpdateDeployment's set-revision and
+// set-refspec (+ install-packages) forms, as rpm-ostree clients send them.
+func TestUpdateDeploymentBaseModifiers(t *testing.T) {
+	e := newLayeringEnv(t)
+	conn, err := dbus.Connect(e.bus.Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	update := func(modifiers map[string]dbus.Variant) {
+		t.Helper()
+		var addr string
+		err := conn.Object(busName, osPath).Call("org.projectatomic.rpmostree1.OS.UpdateDeployment", 0,
+			modifiers, map[string]dbus.Variant{}).Store(&addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := client.NewTransaction(addr).Run(e.ctx, func(client.Event) {}); err != nil {
+			t.Fatalf("UpdateDeployment %v: %v", modifiers, err)
+		}
+	}
+	update(map[string]dbus.Variant{"set-revision": dbus.MakeVariant("version=2.0")})
+	if got := e.status().Deployments[0].Version; got != "2.0" {
+		t.Errorf("after set-revision version=2.0: default is %s", got)
+	}
+	update(map[string]dbus.Variant{
+		"set-refspec":      dbus.MakeVariant(fixture.Remote + ":" + fixture.DevelRef),
+		"install-packages": dbus.MakeVariant([]string{"demo-extra"}),
+	})
+	e.expectLayered(layer{base: "10.0", requested: []string{"demo-extra"}, rpms: []string{"demo-extra-1.0-1.noarch"}})
+	// Mixing a base change with other modifiers is refused whole.
+	var addr string
+	err = conn.Object(busName, osPath).Call("org.projectatomic.rpmostree1.OS.UpdateDeployment", 0,
+		map[string]dbus.Variant{"set-revision": dbus.MakeVariant("version=1.0"), "uninstall-packages": dbus.MakeVariant([]string{"demo-extra"})},
+		map[string]dbus.Variant{}).Store(&addr)
+	if err == nil || !strings.Contains(err.Error(), "not supported") {
+		t.Errorf("mixed modifiers: %v, want a refusal", err)
 	}
 }
