@@ -124,11 +124,7 @@ func (r *Repo) Compose(ctx context.Context, spec ComposeSpec) (string, error) {
 			return opError(ctx, what+": writing commit", gerr)
 		}
 		checksum = takeString(out)
-		if cref != nil {
-			ccsum := C.CString(checksum)
-			defer C.free(unsafe.Pointer(ccsum))
-			C.ostree_repo_transaction_set_refspec(r.ptr, cref, ccsum)
-		}
+		r.transactionSetRef(cref, checksum)
 		return nil
 	})
 	if err != nil {

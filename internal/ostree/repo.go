@@ -311,15 +311,22 @@ func (r *Repo) CommitDir(ctx context.Context, dir, parent, subject string, metad
 			return opError(ctx, what, gerr)
 		}
 		checksum = takeString(out)
-		if cref != nil {
-			ccsum := C.CString(checksum)
-			defer C.free(unsafe.Pointer(ccsum))
-			C.ostree_repo_transaction_set_refspec(r.ptr, cref, ccsum)
-		}
+		r.transactionSetRef(cref, checksum)
 		return nil
 	})
 	if err != nil {
 		return "", err
 	}
 	return checksum, nil
+}
+
+// transactionSetRef points cref ("remote:ref" or "ref"; nil = none) at
+// checksum when the running repo transaction commits.
+func (r *Repo) transactionSetRef(cref *C.char, checksum string) {
+	if cref == nil {
+		return
+	}
+	ccsum := C.CString(checksum)
+	defer C.free(unsafe.Pointer(ccsum))
+	C.ostree_repo_transaction_set_refspec(r.ptr, cref, ccsum)
 }
