@@ -128,6 +128,10 @@ func readFiles(h *header) ([]rpmFile, error) {
 	}
 	n := len(paths)
 	var t fileTags
+	sizeTag := uint32(tagFileSizes)
+	if _, ok := h.entries[tagLongFileSizes]; ok {
+		sizeTag = tagLongFileSizes // files over 4 GiB
+	}
 	ints := []struct {
 		tag      uint32
 		dst      *[]uint64
@@ -138,19 +142,7 @@ func readFiles(h *header) ([]rpmFile, error) {
 		{tagFileFlags, &t.flags, false},
 		{tagFileDevices, &t.devices, false},
 		{tagFileInodes, &t.inodes, false},
-	}
-	if _, ok := h.entries[tagLongFileSizes]; ok {
-		ints = append(ints, struct {
-			tag      uint32
-			dst      *[]uint64
-			required bool
-		}{tagLongFileSizes, &t.sizes, true})
-	} else {
-		ints = append(ints, struct {
-			tag      uint32
-			dst      *[]uint64
-			required bool
-		}{tagFileSizes, &t.sizes, true})
+		{sizeTag, &t.sizes, true},
 	}
 	for _, f := range ints {
 		v, ok, err := h.ints(f.tag)
