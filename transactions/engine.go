@@ -64,9 +64,6 @@ func (e *Engine) Close() {
 	e.sysroot.Close()
 }
 
-// Path is the sysroot's directory.
-func (e *Engine) Path() string { return e.sysroot.Path() }
-
 // ErrBusy is returned by TryView while a transaction holds the sysroot.
 var ErrBusy = errors.New("sysroot busy with a transaction")
 
