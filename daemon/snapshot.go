@@ -94,13 +94,15 @@ func deploymentDict(s *ostree.Sysroot, d *ostree.Deployment) dict {
 		"requested-base-removals":  dbus.MakeVariant([]string{}),
 		"regenerate-initramfs":     dbus.MakeVariant(false),
 	}
+	base := d.Checksum
 	if c, err := repo.ReadCommit(d.Checksum); err == nil {
 		out["timestamp"] = dbus.MakeVariant(uint64(c.Timestamp.Unix()))
 		if c.Version != "" {
 			out["version"] = dbus.MakeVariant(c.Version)
 		}
+		base = transactions.BaseOf(c)
 	}
-	if base := transactions.BaseChecksum(repo, d); base != d.Checksum {
+	if base != d.Checksum {
 		out["base-checksum"] = dbus.MakeVariant(base)
 		if c, err := repo.ReadCommit(base); err == nil {
 			out["base-timestamp"] = dbus.MakeVariant(uint64(c.Timestamp.Unix()))

@@ -60,10 +60,15 @@ func baseOfCommit(repo *ostree.Repo, checksum string) string {
 	if err != nil {
 		return checksum
 	}
+	return BaseOf(c)
+}
+
+// BaseOf is BaseChecksum for a commit already read.
+func BaseOf(c *ostree.Commit) string {
 	if layered, _ := c.Metadata["rpmostree.clientlayer"].(bool); layered && c.Parent != "" {
 		return c.Parent
 	}
-	return checksum
+	return c.Checksum
 }
 
 // baseRefPrefix keeps the base commits of layered deployments alive: libostree
