@@ -3,8 +3,10 @@
 // authorization, and the peer-to-peer servers of running transactions.
 //
 // It converts between the wire and Go and checks who may do what; the work
-// itself belongs to package transactions. Nothing here touches libostree except
-// through transactions.Engine.
+// itself belongs to package transactions. It never sees libostree or the
+// rpmdb: host state arrives as transactions.State (converted to a{sv} dicts
+// in snapshot.go), package lists and diffs as transactions' types, and
+// progress as transactions.Progress calls turned into signals.
 package daemon
 
 import (
@@ -20,7 +22,6 @@ import (
 	"github.com/godbus/dbus/v5/introspect"
 	"github.com/sirupsen/logrus"
 
-	"github.com/strata-os/strata/internal/ostree"
 	"github.com/strata-os/strata/transactions"
 )
 
@@ -181,18 +182,11 @@ type activeTransaction struct {
 // PropertiesChanged only for values that changed. With wait false it gives up
 // while a transaction runs (the transaction refreshes when it ends).
 func (d *Daemon) refresh(ctx context.Context, wait bool) error {
-	view := d.engine.TryView
-	if wait {
-		view = d.engine.View
-	}
-	var snap snapshot
-	err := view(ctx, func(s *ostree.Sysroot) error {
-		snap = takeSnapshot(s)
-		return nil
-	})
+	st, err := d.engine.State(ctx, wait)
 	if err != nil {
 		return err
 	}
+	snap := wireSnapshot(st)
 	for _, name := range snap.stateroots {
 		if err := d.ensureOS(name); err != nil {
 			return err

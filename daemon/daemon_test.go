@@ -1,12 +1,10 @@
 package daemon
 
 import (
-	"reflect"
 	"testing"
 
 	"github.com/godbus/dbus/v5"
 
-	"github.com/strata-os/strata/rpmdb"
 	"github.com/strata-os/strata/transactions"
 )
 
@@ -45,11 +43,11 @@ func TestDescribeChanges(t *testing.T) {
 }
 
 func TestRpmDiffWireShape(t *testing.T) {
-	old := &rpmdb.Package{Name: "a", Version: "1", Release: "1", Arch: "noarch"}
-	nw := &rpmdb.Package{Name: "a", Epoch: 2, Version: "1", Release: "2", Arch: "noarch"}
-	got := rpmDiff([]rpmdb.Change{
-		{Name: "a", Type: rpmdb.Upgraded, Old: old, New: nw},
-		{Name: "b", Type: rpmdb.Added, New: &rpmdb.Package{Name: "b", Version: "3", Release: "1", Arch: "x86_64"}},
+	old := &transactions.Package{Name: "a", Version: "1", Release: "1", Arch: "noarch"}
+	nw := &transactions.Package{Name: "a", Epoch: 2, Version: "1", Release: "2", Arch: "noarch"}
+	got := rpmDiff([]transactions.PackageChange{
+		{Name: "a", Type: transactions.ChangeUpgraded, Old: old, New: nw},
+		{Name: "b", Type: transactions.ChangeAdded, New: &transactions.Package{Name: "b", Version: "3", Release: "1", Arch: "x86_64"}},
 	})
 	if len(got) != 2 || got[0].Type != 2 || got[1].Type != 0 {
 		t.Fatalf("rpmDiff = %+v", got)
@@ -84,9 +82,3 @@ func TestUnixAddress(t *testing.T) {
 	}
 }
 
-func TestLocalNEVRAs(t *testing.T) {
-	got := localNEVRAs([]string{"abc:foo-1-1.noarch", "def:bar-2-1.x86_64"})
-	if want := []string{"foo-1-1.noarch", "bar-2-1.x86_64"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("localNEVRAs = %v", got)
-	}
-}

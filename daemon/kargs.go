@@ -6,7 +6,6 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
-	"github.com/strata-os/strata/internal/ostree"
 	"github.com/strata-os/strata/transactions"
 )
 
@@ -42,23 +41,31 @@ func (o *osObject) KernelArgs(sender dbus.Sender, existing string, added, replac
 // holds its kernel arguments. An empty id means the booted deployment, or on a
 // host not booted from the sysroot the default one.
 func (o *osObject) GetDeploymentBootConfig(id string, pending bool) (map[string]dbus.Variant, *dbus.Error) {
-	var found *ostree.Deployment
-	err := o.d.engine.View(context.Background(), func(s *ostree.Sysroot) error {
-		for _, d := range s.Deployments() {
-			switch {
-			case id != "" && d.ID() == id,
-				id == "" && d.Booted,
-				id == "" && found == nil && s.BootedDeployment() == nil && d.Osname == o.name:
-				found = d
-			}
-		}
-		return nil
-	})
+	st, err := o.d.engine.State(context.Background(), true)
 	if err != nil {
 		return nil, failed(err)
 	}
+	found := bootConfigDeployment(st, o.name, id)
 	if found == nil {
 		return nil, dbus.NewError("org.freedesktop.DBus.Error.InvalidArgs", []any{"no deployment " + id})
 	}
 	return map[string]dbus.Variant{"options": dbus.MakeVariant(found.Kargs)}, nil
+}
+
+// bootConfigDeployment picks the deployment GetDeploymentBootConfig describes:
+// the one with id, or for "" the booted one, else (a host not booted from the
+// sysroot) osname's default one.
+func bootConfigDeployment(st *transactions.State, osname, id string) *transactions.Deployment {
+	notBooted := st.Booted() == nil
+	var found *transactions.Deployment
+	for i := range st.Deployments {
+		d := &st.Deployments[i]
+		switch {
+		case id != "" && d.ID == id,
+			id == "" && d.Booted,
+			id == "" && found == nil && notBooted && d.OSName == osname:
+			found = d
+		}
+	}
+	return found
 }

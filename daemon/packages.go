@@ -11,7 +11,6 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
-	"github.com/strata-os/strata/rpmdb"
 	"github.com/strata-os/strata/transactions"
 )
 
@@ -178,6 +177,40 @@ func (o *osObject) GetDeploymentsRpmDiff(id0, id1 string) ([]rpmDiffEntry, *dbus
 	return rpmDiff(changes), nil
 }
 
+// ListDeploymentPackages lists the packages installed in a deployment, as
+// (nevra, name, epoch, version, release, arch) tuples in the rpmdb's order.
+//
+// Not an rpm-ostree method: its API has no query for a deployment's packages
+// (GetPackages looks names up in the rpm-md repos), and its CLI reads the
+// rpmdb from the repo itself. strata's CLI reads nothing itself, so that it
+// works for users who cannot read the sysroot; this read-only method on the
+// OS interface serves it. The tuple is rpm-ostree's package shape (as in the
+// deployments' base-removals), so clients decode it like those.
+func (o *osObject) ListDeploymentPackages(id string) ([]packageTuple, *dbus.Error) {
+	pkgs, err := o.d.engine.DeploymentPackages(context.Background(), id)
+	if err != nil {
+		return nil, failed(err)
+	}
+	return packageTuples(pkgs), nil
+}
+
+// packageTuple is the (sstsss) wire form of a package.
+type packageTuple struct {
+	NEVRA, Name string
+	Epoch       uint64
+	Version     string
+	Release     string
+	Arch        string
+}
+
+func packageTuples(pkgs []transactions.Package) []packageTuple {
+	out := make([]packageTuple, 0, len(pkgs))
+	for _, p := range pkgs {
+		out = append(out, packageTuple{p.NEVRA(), p.Name, uint64(p.Epoch), p.Version, p.Release, p.Arch})
+	}
+	return out
+}
+
 // GetCachedUpdateRpmDiff compares the packages of the current base with the
 // cached update's (upgrade --preview). The deployment id is accepted for
 // compatibility; the comparison is always from the deployment an upgrade
@@ -204,7 +237,7 @@ type rpmDiffEntry struct {
 
 type pkgVariant struct{ Name, EVR, Arch string }
 
-func rpmDiff(changes []rpmdb.Change) []rpmDiffEntry {
+func rpmDiff(changes []transactions.PackageChange) []rpmDiffEntry {
 	out := []rpmDiffEntry{}
 	for _, c := range changes {
 		e := rpmDiffEntry{Name: c.Name, Type: uint32(c.Type), Details: map[string]dbus.Variant{}}

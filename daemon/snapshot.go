@@ -1,16 +1,13 @@
 package daemon
 
 import (
-	"strings"
-
 	"github.com/godbus/dbus/v5"
 
-	"github.com/strata-os/strata/internal/ostree"
 	"github.com/strata-os/strata/transactions"
 )
 
-// snapshot is the host state as the properties publish it, taken in one go while
-// the sysroot is held so that all properties agree with each other.
+// snapshot is the host state as the properties publish it, converted from
+// one transactions.State so that all properties agree with each other.
 type snapshot struct {
 	deployments []map[string]dbus.Variant
 	bootedOS    string
@@ -27,58 +24,51 @@ type osState struct {
 
 type dict = map[string]dbus.Variant
 
-func takeSnapshot(s *ostree.Sysroot) snapshot {
-	snap := snapshot{perOS: map[string]osState{}, defaultOS: transactions.DefaultOSName(s)}
-	roots, _ := s.Stateroots()
-	snap.stateroots = roots
-	deployments := s.Deployments()
-	dicts := make(map[*ostree.Deployment]dict, len(deployments))
-	for _, d := range deployments {
-		dicts[d] = deploymentDict(s, d)
-		snap.deployments = append(snap.deployments, dicts[d])
-		if d.Booted {
-			snap.bootedOS = d.Osname
-		}
+func wireSnapshot(st *transactions.State) snapshot {
+	snap := snapshot{perOS: map[string]osState{}, defaultOS: st.DefaultOS, bootedOS: st.BootedOS, stateroots: st.Stateroots}
+	dicts := make([]dict, len(st.Deployments))
+	for i := range st.Deployments {
+		dicts[i] = deploymentDict(&st.Deployments[i])
+		snap.deployments = append(snap.deployments, dicts[i])
 	}
 	if snap.deployments == nil {
 		snap.deployments = []map[string]dbus.Variant{}
 	}
-	for _, name := range roots {
-		st := osState{booted: dict{}, def: dict{}, rollback: dict{}, cachedUpdate: dict{}}
-		var mine []*ostree.Deployment
-		for _, d := range deployments {
-			if d.Osname == name {
-				mine = append(mine, d)
+	for _, name := range st.Stateroots {
+		per := osState{booted: dict{}, def: dict{}, rollback: dict{}, cachedUpdate: dict{}}
+		var mine []int // indexes of this stateroot's deployments
+		for i, d := range st.Deployments {
+			if d.OSName == name {
+				mine = append(mine, i)
 			}
 		}
 		anchor := 0 // the booted deployment, else the default one
-		for i, d := range mine {
-			if d.Booted {
-				st.booted = dicts[d]
-				anchor = i
+		for j, i := range mine {
+			if st.Deployments[i].Booted {
+				per.booted = dicts[i]
+				anchor = j
 			}
 		}
 		if len(mine) > 0 {
-			st.def = dicts[mine[0]]
+			per.def = dicts[mine[0]]
 		}
 		if anchor+1 < len(mine) {
-			st.rollback = dicts[mine[anchor+1]]
+			per.rollback = dicts[mine[anchor+1]]
 		}
-		if u := transactions.CachedUpdate(s, name); u != nil {
-			st.cachedUpdate = updateDict(u)
+		if u := st.Updates[name]; u != nil {
+			per.cachedUpdate = updateDict(u)
 		}
-		snap.perOS[name] = st
+		snap.perOS[name] = per
 	}
 	return snap
 }
 
 // deploymentDict describes a deployment with rpm-ostree's keys. booted, staged,
 // pinned and timestamp are always present: clients read them unchecked.
-func deploymentDict(s *ostree.Sysroot, d *ostree.Deployment) dict {
-	repo := s.Repo()
+func deploymentDict(d *transactions.Deployment) dict {
 	out := dict{
-		"id":                       dbus.MakeVariant(d.ID()),
-		"osname":                   dbus.MakeVariant(d.Osname),
+		"id":                       dbus.MakeVariant(d.ID),
+		"osname":                   dbus.MakeVariant(d.OSName),
 		"serial":                   dbus.MakeVariant(int32(d.Serial)),
 		"checksum":                 dbus.MakeVariant(d.Checksum),
 		"booted":                   dbus.MakeVariant(d.Booted),
@@ -94,37 +84,35 @@ func deploymentDict(s *ostree.Sysroot, d *ostree.Deployment) dict {
 		"requested-base-removals":  dbus.MakeVariant([]string{}),
 		"regenerate-initramfs":     dbus.MakeVariant(false),
 	}
-	base := d.Checksum
-	if c, err := repo.ReadCommit(d.Checksum); err == nil {
-		out["timestamp"] = dbus.MakeVariant(uint64(c.Timestamp.Unix()))
-		if c.Version != "" {
-			out["version"] = dbus.MakeVariant(c.Version)
-		}
-		base = transactions.BaseOf(c)
-	}
-	if base != d.Checksum {
-		out["base-checksum"] = dbus.MakeVariant(base)
-		if c, err := repo.ReadCommit(base); err == nil {
-			out["base-timestamp"] = dbus.MakeVariant(uint64(c.Timestamp.Unix()))
-			out["base-version"] = dbus.MakeVariant(c.Version)
+	if d.CommitKnown {
+		out["timestamp"] = dbus.MakeVariant(uint64(d.Timestamp.Unix()))
+		if d.Version != "" {
+			out["version"] = dbus.MakeVariant(d.Version)
 		}
 	}
-	if o, err := transactions.OriginOf(s, d); err == nil {
-		out["origin"] = dbus.MakeVariant(o.Refspec())
-		if pkgs := o.RequestedPackages(); len(pkgs) > 0 {
+	if d.BaseChecksum != "" {
+		out["base-checksum"] = dbus.MakeVariant(d.BaseChecksum)
+		if d.BaseKnown {
+			out["base-timestamp"] = dbus.MakeVariant(uint64(d.BaseTimestamp.Unix()))
+			out["base-version"] = dbus.MakeVariant(d.BaseVersion)
+		}
+	}
+	if o := d.Origin; o != nil {
+		out["origin"] = dbus.MakeVariant(o.Refspec)
+		if pkgs := o.RequestedPackages; len(pkgs) > 0 {
 			out["requested-packages"] = dbus.MakeVariant(pkgs)
 			out["packages"] = dbus.MakeVariant(pkgs)
 		}
-		if local := o.RequestedLocalPackages(); len(local) > 0 {
-			out["requested-local-packages"] = dbus.MakeVariant(localNEVRAs(local))
+		if local := o.RequestedLocalPackages; len(local) > 0 {
+			out["requested-local-packages"] = dbus.MakeVariant(local)
 		}
-		if replacements := o.OverrideReplaceLocal(); len(replacements) > 0 {
-			out["requested-base-local-replacements"] = dbus.MakeVariant(localNEVRAs(replacements))
+		if replacements := o.OverrideReplaceLocal; len(replacements) > 0 {
+			out["requested-base-local-replacements"] = dbus.MakeVariant(replacements)
 		}
-		if removals := o.OverrideRemove(); len(removals) > 0 {
+		if removals := o.OverrideRemove; len(removals) > 0 {
 			out["requested-base-removals"] = dbus.MakeVariant(removals)
 		}
-		if c := o.OverrideCommit(); c != "" {
+		if c := o.OverrideCommit; c != "" {
 			// not an rpm-ostree key; lets `status` say the deployment is pinned to a revision
 			out["override-commit"] = dbus.MakeVariant(c)
 		}
@@ -144,13 +132,4 @@ func updateDict(u *transactions.Update) dict {
 		"gpg-enabled":        dbus.MakeVariant(false),
 		"ref-has-new-commit": dbus.MakeVariant(true),
 	}
-}
-
-// localNEVRAs turns origin entries "<sha256>:<nevra>" into the NEVRAs clients show.
-func localNEVRAs(entries []string) []string {
-	nevras := make([]string, len(entries))
-	for i, entry := range entries {
-		_, nevras[i], _ = strings.Cut(entry, ":")
-	}
-	return nevras
 }

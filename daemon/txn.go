@@ -16,7 +16,6 @@ import (
 	"github.com/godbus/dbus/v5/introspect"
 	"github.com/sirupsen/logrus"
 
-	"github.com/strata-os/strata/internal/ostree"
 	"github.com/strata-os/strata/internal/p2p"
 	"github.com/strata-os/strata/transactions"
 )
@@ -310,7 +309,7 @@ type (
 	}
 )
 
-func (t *transaction) Download(p ostree.PullProgress) {
+func (t *transaction) Download(p transactions.DownloadProgress) {
 	start := uint64(0)
 	elapsed := uint64(0)
 	if !p.StartTime.IsZero() {
@@ -372,14 +371,11 @@ func (o *txnObject) Cancel() *dbus.Error {
 // sysroot (a test or image-build sysroot) is never rebooted: that would
 // reboot some other system.
 func (d *Daemon) rebootInto(p transactions.Progress) error {
-	booted := false
-	if err := d.engine.View(context.Background(), func(s *ostree.Sysroot) error {
-		booted = s.BootedDeployment() != nil
-		return nil
-	}); err != nil {
+	st, err := d.engine.State(context.Background(), true)
+	if err != nil {
 		return err
 	}
-	if !booted {
+	if st.Booted() == nil {
 		p.Message("Not rebooting: this host is not booted from " + d.cfg.Sysroot + ".")
 		return nil
 	}

@@ -33,7 +33,7 @@ func (e *Engine) Cleanup(ctx context.Context, osname string, elements []string, 
 			return fmt.Errorf("unknown cleanup element %q (known: base, pending-deploy, rollback-deploy, repomd)", el)
 		}
 	}
-	return e.run(ctx, func(s *ostree.Sysroot) error {
+	return e.run(ctx, func(s Sysroot) error {
 		deployments := s.Deployments()
 		keep := keepAfterCleanup(deployments, osname, want[CleanupPending], want[CleanupRollback])
 		if len(keep) != len(deployments) {
@@ -101,7 +101,7 @@ func keepAfterCleanup(deployments []*ostree.Deployment, osname string, pending, 
 // dropUnusedPackages deletes the imported-package refs (rpmostree/pkg/…) and
 // downloaded RPMs of packages no deployment contains, so pruning can free
 // them; they are imported again if ever requested again.
-func dropUnusedPackages(s *ostree.Sysroot) (int, error) {
+func dropUnusedPackages(s Sysroot) (int, error) {
 	repo := s.Repo()
 	refInUse := map[string]bool{}
 	fileInUse := map[string]bool{} // downloaded RPMs are named <nevra>.rpm

@@ -43,33 +43,25 @@ type Result struct {
 // Upgrade deploys the newest commit of the current refspec of osname.
 func (e *Engine) Upgrade(ctx context.Context, osname string, opts UpgradeOptions, p Progress) (Result, error) {
 	var res Result
-	err := e.run(ctx, func(s *ostree.Sysroot) error {
-		merge, o, err := mergeOrigin(s, osname)
-		if err != nil {
+	err := e.run(ctx, func(s Sysroot) error {
+		plan, err := prepareBase(ctx, s, baseChange{
+			osname: osname,
+			// An upgrade leaves a pinned revision (from `deploy`) and follows the ref again.
+			edit: func(o *origin.Origin) error { o.SetOverrideCommit(""); return nil },
+			fetch: func(ctx context.Context, repo Repo, o *origin.Origin) (string, error) {
+				return fetchHead(ctx, repo, o.Refspec(), opts.CacheOnly, p)
+			},
+			checkDowngrade: !opts.AllowDowngrade,
+			noChange:       "No upgrade available.",
+		}, p)
+		if err != nil || plan == nil {
 			return err
-		}
-		unchanged := string(o.Bytes()) // the origin as it is, to tell a no-op
-		// An upgrade leaves a pinned revision (from `deploy`) and follows the ref again.
-		o.SetOverrideCommit("")
-		repo := s.Repo()
-		csum, err := fetchHead(ctx, repo, o.Refspec(), opts.CacheOnly, p)
-		if err != nil {
-			return err
-		}
-		if csum == BaseChecksum(repo, merge) && string(o.Bytes()) == unchanged {
-			p.Message("No upgrade available.")
-			return nil
-		}
-		if !opts.AllowDowngrade {
-			if err := checkNotOlder(repo, BaseChecksum(repo, merge), csum); err != nil {
-				return err
-			}
 		}
 		if opts.DownloadOnly {
-			p.Message(fmt.Sprintf("Update %s downloaded; run `strata upgrade` to deploy it.", csum))
+			p.Message(fmt.Sprintf("Update %s downloaded; run `strata upgrade` to deploy it.", plan.target))
 			return nil
 		}
-		res, err = e.deployBase(ctx, s, osname, csum, merge, o, p)
+		res, err = e.deployBase(ctx, s, plan, p)
 		return err
 	})
 	return res, err
@@ -79,51 +71,41 @@ func (e *Engine) Upgrade(ctx context.Context, osname string, opts UpgradeOptions
 // current remote, or "remote:" keeping the current ref) and deploys it.
 func (e *Engine) Rebase(ctx context.Context, osname, refspec string, opts RebaseOptions, p Progress) (Result, error) {
 	var res Result
-	err := e.run(ctx, func(s *ostree.Sysroot) error {
-		merge, o, err := mergeOrigin(s, osname)
-		if err != nil {
-			return err
-		}
-		previous := o.Refspec()
-		newRefspec, err := resolveRebaseTarget(previous, refspec)
-		if err != nil {
-			return err
-		}
-		o.SetRefspec(newRefspec)
-		o.SetOverrideCommit("")
-		if len(opts.Packages) > 0 {
-			requested := o.RequestedPackages()
-			for _, name := range opts.Packages {
-				if !slices.Contains(requested, name) {
-					requested = append(requested, name)
+	err := e.run(ctx, func(s Sysroot) error {
+		var previous, newRefspec string
+		plan, err := prepareBase(ctx, s, baseChange{
+			osname: osname,
+			edit: func(o *origin.Origin) error {
+				previous = o.Refspec()
+				var err error
+				if newRefspec, err = resolveRebaseTarget(previous, refspec); err != nil {
+					return err
 				}
-			}
-			o.SetRequestedPackages(requested)
-		}
-		repo := s.Repo()
-		var csum string
-		if opts.Revision != "" {
-			csum, err = fetchRevision(ctx, repo, newRefspec, revisionArg(opts.Revision), opts.CacheOnly, p)
-			o.SetOverrideCommit(csum)
-		} else {
-			csum, err = fetchHead(ctx, repo, newRefspec, opts.CacheOnly, p)
-		}
+				rebaseOrigin(o, newRefspec, opts.Packages)
+				return nil
+			},
+			fetch: func(ctx context.Context, repo Repo, o *origin.Origin) (string, error) {
+				if opts.Revision == "" {
+					return fetchHead(ctx, repo, newRefspec, opts.CacheOnly, p)
+				}
+				csum, err := fetchRevision(ctx, repo, newRefspec, revisionArg(opts.Revision), opts.CacheOnly, p)
+				o.SetOverrideCommit(csum)
+				return csum, err
+			},
+			checkDowngrade: opts.DisallowDowngrade,
+			// A rebase always deploys, even onto the commit it runs.
+		}, p)
 		if err != nil {
 			return err
 		}
-		if opts.DisallowDowngrade {
-			if err := checkNotOlder(repo, BaseChecksum(repo, merge), csum); err != nil {
-				return err
-			}
-		}
-		res, err = e.deployBase(ctx, s, osname, csum, merge, o, p)
+		res, err = e.deployBase(ctx, s, plan, p)
 		if err != nil || opts.SkipPurge || newRefspec == previous {
 			return err
 		}
 		// As rpm-ostree does, the ref left behind is deleted; the previous
 		// deployment keeps its commit.
 		remote, ref := origin.SplitRefspec(previous)
-		if err := repo.SetRef(remote, ref, ""); err != nil {
+		if err := s.Repo().SetRef(remote, ref, ""); err != nil {
 			p.Message(fmt.Sprintf("warning: could not delete the old ref %s: %v", previous, err))
 		}
 		return nil
@@ -131,40 +113,108 @@ func (e *Engine) Rebase(ctx context.Context, osname, refspec string, opts Rebase
 	return res, err
 }
 
+// rebaseOrigin points o at refspec, following its head, with packages added
+// to the requested ones.
+func rebaseOrigin(o *origin.Origin, refspec string, packages []string) {
+	o.SetRefspec(refspec)
+	o.SetOverrideCommit("")
+	if len(packages) == 0 {
+		return
+	}
+	requested := o.RequestedPackages()
+	for _, name := range packages {
+		if !slices.Contains(requested, name) {
+			requested = append(requested, name)
+		}
+	}
+	o.SetRequestedPackages(requested)
+}
+
 // Deploy deploys a specific revision (checksum, "revision=…" or "version=…") of
 // the current refspec and pins the origin to it until the next upgrade.
 func (e *Engine) Deploy(ctx context.Context, osname, revision string, opts DeployOptions, p Progress) (Result, error) {
 	var res Result
-	err := e.run(ctx, func(s *ostree.Sysroot) error {
-		merge, o, err := mergeOrigin(s, osname)
-		if err != nil {
+	err := e.run(ctx, func(s Sysroot) error {
+		plan, err := prepareBase(ctx, s, baseChange{
+			osname: osname,
+			fetch: func(ctx context.Context, repo Repo, o *origin.Origin) (string, error) {
+				csum, err := fetchRevision(ctx, repo, o.Refspec(), revisionArg(revision), opts.CacheOnly, p)
+				o.SetOverrideCommit(csum)
+				return csum, err
+			},
+			checkDowngrade: opts.DisallowDowngrade,
+			noChange:       "No change.",
+		}, p)
+		if err != nil || plan == nil {
 			return err
 		}
-		unchanged := string(o.Bytes()) // the origin as it is, to tell a no-op
-		csum, err := fetchRevision(ctx, s.Repo(), o.Refspec(), revisionArg(revision), opts.CacheOnly, p)
-		if err != nil {
-			return err
-		}
-		if opts.DisallowDowngrade {
-			if err := checkNotOlder(s.Repo(), BaseChecksum(s.Repo(), merge), csum); err != nil {
-				return err
-			}
-		}
-		o.SetOverrideCommit(csum)
-		if csum == BaseChecksum(s.Repo(), merge) && string(o.Bytes()) == unchanged {
-			p.Message("No change.")
-			return nil
-		}
-		res, err = e.deployBase(ctx, s, osname, csum, merge, o, p)
+		res, err = e.deployBase(ctx, s, plan, p)
 		return err
 	})
 	return res, err
 }
 
+// baseChange says how upgrade, rebase and deploy pick their new base;
+// prepareBase runs the steps they share.
+type baseChange struct {
+	osname string
+	// edit changes the origin copy before anything is fetched (nil: no change).
+	edit func(o *origin.Origin) error
+	// fetch brings the new base into the repo and returns its checksum; it
+	// may pin the origin to that commit.
+	fetch func(ctx context.Context, repo Repo, o *origin.Origin) (string, error)
+	// checkDowngrade refuses a new base older than the current one.
+	checkDowngrade bool
+	// noChange is said when neither the base nor the origin would change,
+	// and nothing is deployed then; "" deploys anyway.
+	noChange string
+}
+
+// basePlan is a new base ready to deploy.
+type basePlan struct {
+	osname string
+	merge  *ostree.Deployment // the deployment the new one starts from
+	origin *origin.Origin     // the new deployment's origin
+	target string             // the new base commit
+}
+
+// prepareBase is the prologue of upgrade, rebase and deploy: find the merge
+// deployment and copy its origin, let ch edit it and fetch the new base, then
+// tell a no-op (nil plan, after saying so) and refuse a downgrade. The
+// current base is read once, here.
+func prepareBase(ctx context.Context, s Sysroot, ch baseChange, p Progress) (*basePlan, error) {
+	merge, o, err := mergeOrigin(s, ch.osname)
+	if err != nil {
+		return nil, err
+	}
+	unchanged := string(o.Bytes()) // the origin as it is, to tell a no-op
+	if ch.edit != nil {
+		if err := ch.edit(o); err != nil {
+			return nil, err
+		}
+	}
+	repo := s.Repo()
+	target, err := ch.fetch(ctx, repo, o)
+	if err != nil {
+		return nil, err
+	}
+	base := readBase(repo, merge)
+	if ch.noChange != "" && target == base.checksum && string(o.Bytes()) == unchanged {
+		p.Message(ch.noChange)
+		return nil, nil
+	}
+	if ch.checkDowngrade {
+		if err := checkNotOlder(repo, base, target); err != nil {
+			return nil, err
+		}
+	}
+	return &basePlan{osname: ch.osname, merge: merge, origin: o, target: target}, nil
+}
+
 // CheckUpdate fetches the commit metadata of the newest commit of osname's
-// refspec so that CachedUpdate can describe it (upgrade --check/--preview).
+// refspec so that the cached update can be described (upgrade --check/--preview).
 func (e *Engine) CheckUpdate(ctx context.Context, osname string, p Progress) error {
-	return e.run(ctx, func(s *ostree.Sysroot) error {
+	return e.run(ctx, func(s Sysroot) error {
 		_, o, err := mergeOrigin(s, osname)
 		if err != nil {
 			return err
@@ -209,69 +259,81 @@ func resolveRebaseTarget(current, requested string) (string, error) {
 
 // mergeOrigin finds the deployment a new one of osname starts from (the booted
 // one, else the default) and a copy of its origin to modify.
-func mergeOrigin(s *ostree.Sysroot, osname string) (*ostree.Deployment, *origin.Origin, error) {
+func mergeOrigin(s Sysroot, osname string) (*ostree.Deployment, *origin.Origin, error) {
 	merge := s.MergeDeployment(osname)
 	if merge == nil {
 		return nil, nil, fmt.Errorf("stateroot %q has no deployment to start from; deploy one with `ostree admin deploy --os=%s`", osname, osname)
 	}
-	o, err := OriginOf(s, merge)
+	o, err := originOf(s, merge)
 	if err != nil {
 		return nil, nil, err
 	}
 	return merge, o.Clone(), nil
 }
 
-func checkNotOlder(repo *ostree.Repo, current, candidate string) error {
-	cur, err := repo.ReadCommit(current)
-	if err != nil {
-		return nil // nothing to compare with: the current commit was pruned
+// checkNotOlder refuses candidate when its commit is older than the current
+// base's. A pruned current base has nothing to compare with.
+func checkNotOlder(repo Repo, current baseCommit, candidate string) error {
+	if current.commit == nil {
+		return nil
 	}
 	next, err := repo.ReadCommit(candidate)
 	if err != nil {
 		return fmt.Errorf("reading commit %s: %w", candidate, err)
 	}
-	if next.Timestamp.Before(cur.Timestamp) {
+	if cur := current.commit; next.Timestamp.Before(cur.Timestamp) {
 		return fmt.Errorf("new commit %s (%s) is older than the current one %s (%s); pass --allow-downgrade to deploy it anyway",
-			candidate, next.Timestamp.Format(time.RFC3339), current, cur.Timestamp.Format(time.RFC3339))
+			candidate, next.Timestamp.Format(time.RFC3339), current.checksum, cur.Timestamp.Format(time.RFC3339))
 	}
 	return nil
 }
 
-// deployBase deploys base with the packages o layers on it re-resolved against
-// that base.
-func (e *Engine) deployBase(ctx context.Context, s *ostree.Sysroot, osname, base string, merge *ostree.Deployment, o *origin.Origin, p Progress) (Result, error) {
-	commit, err := e.compose(ctx, s, merge, base, o, nil, PackageChanges{}, p)
+// deployBase deploys a new base with the packages its origin layers on it
+// re-resolved against that base.
+func (e *Engine) deployBase(ctx context.Context, s Sysroot, plan *basePlan, p Progress) (Result, error) {
+	commit, err := e.compose(ctx, s, composeRequest{merge: plan.merge, base: plan.target, origin: plan.origin}, p)
 	if err != nil {
 		return Result{}, err
 	}
-	return writeDeployment(ctx, s, osname, commit, merge, o, nil, p)
+	return writeDeployment(ctx, s, newDeployment{
+		osname: plan.osname, commit: commit, base: plan.target, merge: plan.merge, origin: plan.origin,
+	}, p)
 }
 
-// writeDeployment checks out csum as a new deployment of osname with origin o,
-// /etc merged from merge, and makes it the default. Until the final write the
-// old deployment list is untouched: a failure or cancel leaves at most an
-// unreferenced directory that libostree's cleanup removes.
-// kargs nil keeps the merge deployment's kernel arguments.
-func writeDeployment(ctx context.Context, s *ostree.Sysroot, osname, csum string, merge *ostree.Deployment, o *origin.Origin, kargs []string, p Progress) (Result, error) {
+// newDeployment is what writeDeployment writes.
+type newDeployment struct {
+	osname string
+	commit string // the commit to check out
+	base   string // its base commit (commit itself when nothing is layered)
+	merge  *ostree.Deployment
+	origin *origin.Origin
+	kargs  []string // nil keeps the merge deployment's kernel arguments
+}
+
+// writeDeployment checks out nd.commit as a new deployment with its origin,
+// /etc merged from the merge deployment, and makes it the default. Until the
+// final write the old deployment list is untouched: a failure or cancel
+// leaves at most an unreferenced directory that libostree's cleanup removes.
+func writeDeployment(ctx context.Context, s Sysroot, nd newDeployment, p Progress) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
 	}
 	p.TaskBegin("Writing deployment")
 	repo := s.Repo()
-	if base := baseOfCommit(repo, csum); base != csum {
+	if nd.base != nd.commit {
 		// Hold the new base before libostree prunes during the write.
-		if err := syncBaseRefs(repo, s.Deployments(), base); err != nil {
+		if err := syncBaseRefs(repo, s.Deployments(), nd.base); err != nil {
 			return Result{}, fmt.Errorf("referencing base commit: %w", err)
 		}
 	}
-	dep, err := s.DeployTree(ctx, osname, csum, string(o.Bytes()), merge, kargs)
+	dep, err := s.DeployTree(ctx, nd.osname, nd.commit, string(nd.origin.Bytes()), nd.merge, nd.kargs)
 	if err != nil {
 		cleanupAfterFailure(s)
-		return Result{}, fmt.Errorf("deploying commit %s: %w", csum, err)
+		return Result{}, fmt.Errorf("deploying commit %s: %w", nd.commit, err)
 	}
 	// Once the new boot order is being written there is no going back halfway:
 	// libostree swaps it in atomically, so it must not see a cancel.
-	if err := s.SimpleWriteDeployment(context.WithoutCancel(ctx), osname, dep, merge, false); err != nil {
+	if err := s.SimpleWriteDeployment(context.WithoutCancel(ctx), nd.osname, dep, nd.merge, false); err != nil {
 		cleanupAfterFailure(s)
 		return Result{}, fmt.Errorf("writing deployment list: %w", err)
 	}
@@ -279,9 +341,9 @@ func writeDeployment(ctx context.Context, s *ostree.Sysroot, osname, csum string
 		return Result{}, fmt.Errorf("updating base commit refs: %w", err)
 	}
 	p.TaskEnd("done")
-	return Result{Changed: true, Checksum: csum}, nil
+	return Result{Changed: true, Checksum: nd.commit}, nil
 }
 
-func cleanupAfterFailure(s *ostree.Sysroot) {
+func cleanupAfterFailure(s Sysroot) {
 	_ = s.Cleanup(context.Background())
 }

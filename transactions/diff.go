@@ -6,15 +6,49 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/strata-os/strata/internal/ostree"
 	"github.com/strata-os/strata/rpmdb"
 )
 
+// The package vocabulary the daemon sees. These are aliases, so that callers
+// need not import rpmdb (whatever package ends up owning the types).
+type (
+	// Package is one installed RPM.
+	Package = rpmdb.Package
+	// PackageChange is one difference between two package lists.
+	PackageChange = rpmdb.Change
+	// ChangeType says how a package changed (rpm-ostree's wire values).
+	ChangeType = rpmdb.ChangeType
+)
+
+// The kinds of PackageChange.
+const (
+	ChangeAdded      = rpmdb.Added
+	ChangeRemoved    = rpmdb.Removed
+	ChangeUpgraded   = rpmdb.Upgraded
+	ChangeDowngraded = rpmdb.Downgraded
+)
+
+// DeploymentPackages lists the packages in the rpmdb of the deployment with
+// the given id, sorted as rpmdb.List returns them.
+func (e *Engine) DeploymentPackages(ctx context.Context, id string) ([]Package, error) {
+	var pkgs []Package
+	err := e.view(ctx, true, func(s Sysroot) error {
+		d := deploymentByID(s, id)
+		if d == nil {
+			return fmt.Errorf("no deployment with id %q", id)
+		}
+		var err error
+		pkgs, err = rpmdb.List(ctx, s.DeploymentPath(d))
+		return err
+	})
+	return pkgs, err
+}
+
 // PackageDiff compares the rpmdbs of two deployments, given by id.
-func (e *Engine) PackageDiff(ctx context.Context, fromID, toID string) ([]rpmdb.Change, error) {
-	var changes []rpmdb.Change
-	err := e.View(ctx, func(s *ostree.Sysroot) error {
-		lists := make([][]rpmdb.Package, 2)
+func (e *Engine) PackageDiff(ctx context.Context, fromID, toID string) ([]PackageChange, error) {
+	var changes []PackageChange
+	err := e.view(ctx, true, func(s Sysroot) error {
+		lists := make([][]Package, 2)
 		for i, id := range []string{fromID, toID} {
 			d := deploymentByID(s, id)
 			if d == nil {
@@ -32,29 +66,19 @@ func (e *Engine) PackageDiff(ctx context.Context, fromID, toID string) ([]rpmdb.
 	return changes, err
 }
 
-func deploymentByID(s *ostree.Sysroot, id string) *ostree.Deployment {
-	for _, d := range s.Deployments() {
-		if d.ID() == id {
-			return d
-		}
-	}
-	return nil
-}
-
 // UpdateDiff compares the packages of the base osname would upgrade from with
 // those of the cached update (fetched by CheckUpdate). It returns no changes
 // and a nil update when there is none.
-func (e *Engine) UpdateDiff(ctx context.Context, osname string) ([]rpmdb.Change, *Update, error) {
-	var changes []rpmdb.Change
+func (e *Engine) UpdateDiff(ctx context.Context, osname string) ([]PackageChange, *Update, error) {
+	var changes []PackageChange
 	var update *Update
-	err := e.View(ctx, func(s *ostree.Sysroot) error {
-		update = CachedUpdate(s, osname)
+	err := e.view(ctx, true, func(s Sysroot) error {
+		update = cachedUpdate(s, osname)
 		if update == nil {
 			return nil
 		}
-		merge := s.MergeDeployment(osname)
 		repo := s.Repo()
-		from, err := commitPackages(ctx, repo, BaseChecksum(repo, merge))
+		from, err := commitPackages(ctx, repo, readBase(repo, s.MergeDeployment(osname)).checksum)
 		if err != nil {
 			return err
 		}
@@ -70,7 +94,7 @@ func (e *Engine) UpdateDiff(ctx context.Context, osname string) ([]rpmdb.Change,
 
 // commitPackages lists the packages in a commit's rpmdb without checking out
 // more than the rpmdb.
-func commitPackages(ctx context.Context, repo *ostree.Repo, commit string) ([]rpmdb.Package, error) {
+func commitPackages(ctx context.Context, repo Repo, commit string) ([]Package, error) {
 	root, err := os.MkdirTemp("", "strata-rpmdb-")
 	if err != nil {
 		return nil, err

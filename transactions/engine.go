@@ -1,11 +1,17 @@
-// Package transactions owns what strata does to a host: upgrade, rebase, deploy,
-// rollback and cleanup of OSTree deployments, one at a time, with progress reports
-// and cancellation.
+// Package transactions owns what strata does to a host, one transaction at a
+// time: upgrade, rebase and deploy of a base, rollback, layering and base
+// package overrides (ChangePackages), kernel arguments, cleanup, rpm-md
+// metadata refresh and update checks. It also owns the read side the daemon
+// publishes: State, a snapshot of the deployments in plain Go types, and the
+// package lists and diffs of deployments and cached updates.
 //
 // It knows nothing of D-Bus: the daemon converts wire requests into the option
-// structs here and turns Progress calls into signals. Every transaction either
-// writes a complete new deployment list or leaves the sysroot as it found it;
-// libostree's deployment writing is what makes the switch atomic.
+// structs here, turns Progress calls into signals and State into properties.
+// Nothing outside this package sees libostree or the rpmdb: the sysroot is
+// reached through the Sysroot interface (ostreeSysroot on a real host).
+// Every transaction either writes a complete new deployment list or leaves
+// the sysroot as it found it; libostree's deployment writing is what makes
+// the switch atomic.
 package transactions
 
 import (
@@ -15,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -28,8 +35,30 @@ type Progress interface {
 	TaskBegin(text string)
 	TaskEnd(text string)
 	Percent(text string, percent uint32)
-	Download(p ostree.PullProgress)
+	Download(p DownloadProgress)
 	End()
+}
+
+// DownloadProgress is one snapshot of a running download of OSTree objects.
+type DownloadProgress struct {
+	FetchedObjects, RequestedObjects    uint32
+	OutstandingFetches, ScannedMetadata uint32
+	FetchedDeltaParts, TotalDeltaParts  uint32
+	BytesTransferred                    uint64
+	StartTime                           time.Time // zero until the download started
+}
+
+func downloadProgress(p ostree.PullProgress) DownloadProgress {
+	return DownloadProgress{
+		FetchedObjects:     p.FetchedObjects,
+		RequestedObjects:   p.RequestedObjects,
+		OutstandingFetches: p.OutstandingFetches,
+		ScannedMetadata:    p.ScannedMetadata,
+		FetchedDeltaParts:  p.FetchedDeltaParts,
+		TotalDeltaParts:    p.TotalDeltaParts,
+		BytesTransferred:   p.BytesTransferred,
+		StartTime:          p.StartTime,
+	}
 }
 
 // Engine owns the host's sysroot. libostree's sysroot object is not thread-safe,
@@ -37,13 +66,13 @@ type Progress interface {
 // whole run, state queries take it briefly.
 type Engine struct {
 	mu      sync.Mutex
-	sysroot *ostree.Sysroot
+	sysroot Sysroot
 	log     *logrus.Entry
 }
 
 // Open loads the sysroot at path.
 func Open(ctx context.Context, path string, log *logrus.Entry) (*Engine, error) {
-	s, err := ostree.OpenSysroot(ctx, path)
+	s, err := openSysroot(ctx, path, log)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +83,11 @@ func Open(ctx context.Context, path string, log *logrus.Entry) (*Engine, error) 
 			log.WithError(err).Warn("removing stale work directory")
 		}
 	}
-	return &Engine{sysroot: s, log: log}, nil
+	return newEngine(s, log), nil
+}
+
+func newEngine(s Sysroot, log *logrus.Entry) *Engine {
+	return &Engine{sysroot: s, log: log}
 }
 
 // Close releases the sysroot.
@@ -64,42 +97,48 @@ func (e *Engine) Close() {
 	e.sysroot.Close()
 }
 
-// ErrBusy is returned by TryView while a transaction holds the sysroot.
+// ErrBusy is returned by queries that may not wait while a transaction holds
+// the sysroot.
 var ErrBusy = errors.New("sysroot busy with a transaction")
 
-// View runs fn with the freshly reloaded sysroot, waiting for a running transaction.
-func (e *Engine) View(ctx context.Context, fn func(*ostree.Sysroot) error) error {
-	e.mu.Lock()
+// view runs fn with the freshly reloaded sysroot. With wait false it gives up
+// with ErrBusy instead of waiting for a running transaction.
+func (e *Engine) view(ctx context.Context, wait bool, fn func(Sysroot) error) error {
+	if wait {
+		e.mu.Lock()
+	} else if !e.mu.TryLock() {
+		return ErrBusy
+	}
 	defer e.mu.Unlock()
-	if _, err := e.sysroot.Reload(ctx); err != nil {
-		return fmt.Errorf("reloading sysroot: %w", err)
+	if err := e.sysroot.Reload(ctx); err != nil {
+		return err
 	}
 	return fn(e.sysroot)
 }
 
-// TryView is View that gives up with ErrBusy instead of waiting for a transaction.
-func (e *Engine) TryView(ctx context.Context, fn func(*ostree.Sysroot) error) error {
-	if !e.mu.TryLock() {
-		return ErrBusy
-	}
-	defer e.mu.Unlock()
-	if _, err := e.sysroot.Reload(ctx); err != nil {
-		return fmt.Errorf("reloading sysroot: %w", err)
-	}
-	return fn(e.sysroot)
+// State takes a snapshot of the host: deployments, stateroots, cached
+// updates, all read in one go so that they agree with each other. With wait
+// false it returns ErrBusy while a transaction runs.
+func (e *Engine) State(ctx context.Context, wait bool) (*State, error) {
+	var st *State
+	err := e.view(ctx, wait, func(s Sysroot) error {
+		st = snapshot(s)
+		return nil
+	})
+	return st, err
 }
 
 // run holds the engine and the on-disk sysroot lock (shared with `ostree admin`
 // and other tools) for the duration of one transaction.
-func (e *Engine) run(ctx context.Context, fn func(*ostree.Sysroot) error) error {
+func (e *Engine) run(ctx context.Context, fn func(Sysroot) error) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := e.sysroot.Lock(ctx); err != nil {
 		return fmt.Errorf("locking sysroot: %w", err)
 	}
 	defer e.sysroot.Unlock()
-	if _, err := e.sysroot.Reload(ctx); err != nil {
-		return fmt.Errorf("reloading sysroot: %w", err)
+	if err := e.sysroot.Reload(ctx); err != nil {
+		return err
 	}
 	if err := e.sysroot.Repo().ReloadConfig(ctx); err != nil {
 		return err

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-
-	"github.com/strata-os/strata/internal/ostree"
 )
 
 // KargsChange edits the kernel arguments of a new deployment, as rpm-ostree's
@@ -28,7 +26,7 @@ const managedKarg = "ostree"
 // arguments; /etc is merged as for any new deployment.
 func (e *Engine) KernelArgs(ctx context.Context, osname string, ch KargsChange, p Progress) (Result, error) {
 	var res Result
-	err := e.run(ctx, func(s *ostree.Sysroot) error {
+	err := e.run(ctx, func(s Sysroot) error {
 		merge, o, err := mergeOrigin(s, osname)
 		if err != nil {
 			return err
@@ -50,7 +48,10 @@ func (e *Engine) KernelArgs(ctx context.Context, osname string, ch KargsChange, 
 			p.Message("Kernel arguments are unchanged.")
 			return nil
 		}
-		res, err = writeDeployment(ctx, s, osname, merge.Checksum, merge, o, next, p)
+		res, err = writeDeployment(ctx, s, newDeployment{
+			osname: osname, commit: merge.Checksum, base: readBase(s.Repo(), merge).checksum,
+			merge: merge, origin: o, kargs: next,
+		}, p)
 		return err
 	})
 	return res, err

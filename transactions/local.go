@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/strata-os/strata/internal/ostree"
 	"github.com/strata-os/strata/internal/rpmimport"
 )
 
@@ -33,7 +32,7 @@ func nevraName(nevra string) string {
 
 // keepLocalPackage copies a local RPM into the sysroot's store, named by its
 // sha256, and returns its origin entry "<sha256>:<nevra>".
-func keepLocalPackage(s *ostree.Sysroot, path string) (string, error) {
+func keepLocalPackage(s Sysroot, path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("reading local package: %w", err)
@@ -69,7 +68,7 @@ func keepLocalPackage(s *ostree.Sysroot, path string) (string, error) {
 }
 
 // storedLocalPackages finds the stored files of origin entries "<sha256>:<nevra>".
-func storedLocalPackages(s *ostree.Sysroot, entries []string) ([]string, error) {
+func storedLocalPackages(s Sysroot, entries []string) ([]string, error) {
 	var paths []string
 	for _, entry := range entries {
 		sum, _, _ := strings.Cut(entry, ":")

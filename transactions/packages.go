@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -47,7 +46,7 @@ type PackageChanges struct {
 // base and deploys the result.
 func (e *Engine) ChangePackages(ctx context.Context, osname string, ch PackageChanges, p Progress) (Result, error) {
 	var res Result
-	err := e.run(ctx, func(s *ostree.Sysroot) error {
+	err := e.run(ctx, func(s Sysroot) error {
 		merge, o, err := mergeOrigin(s, osname)
 		if err != nil {
 			return err
@@ -61,12 +60,12 @@ func (e *Engine) ChangePackages(ctx context.Context, osname string, ch PackageCh
 			p.Message("No change.")
 			return nil
 		}
-		base := BaseChecksum(s.Repo(), merge)
-		commit, err := e.compose(ctx, s, merge, base, o, newNames, ch, p)
+		base := readBase(s.Repo(), merge).checksum
+		commit, err := e.compose(ctx, s, composeRequest{merge: merge, base: base, origin: o, newNames: newNames, changes: ch}, p)
 		if err != nil || ch.DryRun || ch.DownloadOnly {
 			return err
 		}
-		res, err = writeDeployment(ctx, s, osname, commit, merge, o, nil, p)
+		res, err = writeDeployment(ctx, s, newDeployment{osname: osname, commit: commit, base: base, merge: merge, origin: o}, p)
 		return err
 	})
 	return res, err
@@ -74,7 +73,7 @@ func (e *Engine) ChangePackages(ctx context.Context, osname string, ch PackageCh
 
 // applyChanges edits the origin's requests and returns the names requested
 // just now.
-func applyChanges(s *ostree.Sysroot, o *origin.Origin, ch PackageChanges) ([]string, error) {
+func applyChanges(s Sysroot, o *origin.Origin, ch PackageChanges) ([]string, error) {
 	requested := o.RequestedPackages()
 	var added []string
 	for _, name := range ch.Install {
@@ -159,13 +158,23 @@ func hasLayers(o *origin.Origin) bool {
 		len(o.OverrideRemove()) > 0 || len(o.OverrideReplaceLocal()) > 0
 }
 
-// compose returns the commit to deploy for origin o on base: the base itself
-// when nothing is layered, else a layered commit composed for it.
-func (e *Engine) compose(ctx context.Context, s *ostree.Sysroot, merge *ostree.Deployment, base string, o *origin.Origin, newNames []string, ch PackageChanges, p Progress) (string, error) {
+// composeRequest is what compose needs to know about one layered commit.
+type composeRequest struct {
+	merge    *ostree.Deployment // its /etc/yum.repos.d names the repos to resolve against
+	base     string             // the base commit
+	origin   *origin.Origin     // what is layered on base
+	newNames []string           // names requested just now (an error if the base has them)
+	changes  PackageChanges     // DryRun, CacheOnly, DownloadOnly, Idempotent, AllowInactive
+}
+
+// compose returns the commit to deploy for req.origin on req.base: the base
+// itself when nothing is layered, else a layered commit composed for it.
+func (e *Engine) compose(ctx context.Context, s Sysroot, req composeRequest, p Progress) (string, error) {
+	o, ch := req.origin, req.changes
 	if !hasLayers(o) {
-		return base, nil
+		return req.base, nil
 	}
-	repos, err := reposFor(s, merge)
+	repos, err := reposFor(s, req.merge)
 	if err != nil {
 		return "", err
 	}
@@ -177,14 +186,10 @@ func (e *Engine) compose(ctx context.Context, s *ostree.Sysroot, merge *ostree.D
 	if err != nil {
 		return "", err
 	}
-	c := &layering.Composer{Repo: s.Repo(), CacheDir: filepath.Join(s.Path(), CacheDir), Log: e.log}
-	if err := os.MkdirAll(c.CacheDir, 0o755); err != nil {
-		return "", err
-	}
-	res, err := c.Compose(ctx, layering.Request{
-		Base:          base,
+	return s.Compose(ctx, layering.Request{
+		Base:          req.base,
 		Packages:      o.RequestedPackages(),
-		NewPackages:   newNames,
+		NewPackages:   req.newNames,
 		LocalPackages: localPaths,
 		RemoveBase:    o.OverrideRemove(),
 		ReplaceLocal:  replacePaths,
@@ -194,15 +199,11 @@ func (e *Engine) compose(ctx context.Context, s *ostree.Sysroot, merge *ostree.D
 		DownloadOnly:  ch.DownloadOnly,
 		Idempotent:    ch.Idempotent || ch.AllowInactive,
 	}, p)
-	if err != nil {
-		return "", err
-	}
-	return res.Commit, nil
 }
 
 // reposFor reads the repo definitions a deployment's /etc/yum.repos.d holds,
 // falling back to its image's /usr/etc/yum.repos.d.
-func reposFor(s *ostree.Sysroot, d *ostree.Deployment) ([]rpmmd.Repo, error) {
+func reposFor(s Sysroot, d *ostree.Deployment) ([]rpmmd.Repo, error) {
 	dir := s.DeploymentPath(d)
 	vars := rpmmd.HostVars(filepath.Join(dir, "usr/lib/os-release"), layering.Arch())
 	for _, candidate := range []string{"etc/yum.repos.d", "usr/etc/yum.repos.d"} {
@@ -218,7 +219,7 @@ func reposFor(s *ostree.Sysroot, d *ostree.Deployment) ([]rpmmd.Repo, error) {
 // RefreshMetadata downloads the rpm-md metadata of osname's enabled repos
 // (force: even when the cache is fresh).
 func (e *Engine) RefreshMetadata(ctx context.Context, osname string, force bool, p Progress) error {
-	return e.run(ctx, func(s *ostree.Sysroot) error {
+	return e.run(ctx, func(s Sysroot) error {
 		merge, _, err := mergeOrigin(s, osname)
 		if err != nil {
 			return err
@@ -231,7 +232,8 @@ func (e *Engine) RefreshMetadata(ctx context.Context, osname string, force bool,
 			p.Message("No repositories are configured (/etc/yum.repos.d is empty).")
 			return nil
 		}
-		c := &layering.Composer{Repo: s.Repo(), CacheDir: filepath.Join(s.Path(), CacheDir), Log: e.log}
+		// Refreshing metadata touches only the cache, not the repo.
+		c := &layering.Composer{CacheDir: filepath.Join(s.Path(), CacheDir), Log: e.log}
 		_, err = c.RefreshMetadata(ctx, repos, force, p)
 		return err
 	})

@@ -12,7 +12,7 @@ import (
 
 // fetch pulls what opts name from the remote of refspec, reporting progress. A
 // refspec without a remote names a local ref: there is nothing to fetch.
-func fetch(ctx context.Context, repo *ostree.Repo, refspec string, opts ostree.PullOptions, p Progress) error {
+func fetch(ctx context.Context, repo Repo, refspec string, opts ostree.PullOptions, p Progress) error {
 	remote, ref := origin.SplitRefspec(refspec)
 	if remote == "" {
 		return nil
@@ -21,7 +21,7 @@ func fetch(ctx context.Context, repo *ostree.Repo, refspec string, opts ostree.P
 	opts.Refs = []string{ref}
 	p.TaskBegin(fmt.Sprintf("Receiving metadata objects for %s", refspec))
 	defer p.End()
-	err := repo.Pull(ctx, opts, p.Download)
+	err := repo.Pull(ctx, opts, func(pp ostree.PullProgress) { p.Download(downloadProgress(pp)) })
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return err
@@ -33,7 +33,7 @@ func fetch(ctx context.Context, repo *ostree.Repo, refspec string, opts ostree.P
 }
 
 // fetchHead pulls the newest commit of refspec and returns its checksum.
-func fetchHead(ctx context.Context, repo *ostree.Repo, refspec string, cacheOnly bool, p Progress) (string, error) {
+func fetchHead(ctx context.Context, repo Repo, refspec string, cacheOnly bool, p Progress) (string, error) {
 	if !cacheOnly {
 		if err := fetch(ctx, repo, refspec, ostree.PullOptions{}, p); err != nil {
 			return "", err
@@ -53,7 +53,7 @@ func fetchHead(ctx context.Context, repo *ostree.Repo, refspec string, cacheOnly
 // checksum, "revision=CHECKSUM" or "version=VERSION" (the commit's "version"
 // metadata, searched in the ref's history).
 // With cacheOnly nothing is fetched: the revision must already be in the repo.
-func fetchRevision(ctx context.Context, repo *ostree.Repo, refspec, revision string, cacheOnly bool, p Progress) (string, error) {
+func fetchRevision(ctx context.Context, repo Repo, refspec, revision string, cacheOnly bool, p Progress) (string, error) {
 	version, isVersion := strings.CutPrefix(revision, "version=")
 	csum, _ := strings.CutPrefix(revision, "revision=")
 	if isVersion {
@@ -78,7 +78,7 @@ func fetchRevision(ctx context.Context, repo *ostree.Repo, refspec, revision str
 
 // findVersion walks the history of refspec (fetching commit metadata only) for the
 // commit whose "version" metadata equals version.
-func findVersion(ctx context.Context, repo *ostree.Repo, refspec, version string, cacheOnly bool, p Progress) (string, error) {
+func findVersion(ctx context.Context, repo Repo, refspec, version string, cacheOnly bool, p Progress) (string, error) {
 	if !cacheOnly {
 		if err := fetch(ctx, repo, refspec, ostree.PullOptions{CommitOnly: true, Depth: -1}, p); err != nil {
 			return "", err

@@ -13,7 +13,7 @@ import (
 // booted one itself when a newer one is pending); on a host that is not booted
 // from it, the first two deployments swap. Twice in a row returns to the start.
 func (e *Engine) Rollback(ctx context.Context, osname string, p Progress) error {
-	return e.run(ctx, func(s *ostree.Sysroot) error {
+	return e.run(ctx, func(s Sysroot) error {
 		deployments := s.Deployments()
 		target := rollbackTarget(deployments, osname)
 		if target == nil {

@@ -13,10 +13,143 @@ import (
 	"github.com/strata-os/strata/internal/ostree"
 )
 
-// DefaultOSName is the stateroot a request without one acts on: the booted one, or
-// on a host not booted from this sysroot (tests, image builds) the default
-// deployment's.
-func DefaultOSName(s *ostree.Sysroot) string {
+// State is a snapshot of the host as the daemon publishes it, taken in one go
+// under the engine's lock so that its parts agree with each other.
+type State struct {
+	Deployments []Deployment // boot order: the first is the default
+	Stateroots  []string     // sorted
+	// BootedOS is the stateroot of the booted deployment; "" on a host not
+	// booted from this sysroot.
+	BootedOS string
+	// DefaultOS is the stateroot a request without one acts on: the booted
+	// one, else the default deployment's.
+	DefaultOS string
+	// Updates holds the cached update of each stateroot that has one.
+	Updates map[string]*Update
+}
+
+// Deployment is one deployment of a State.
+type Deployment struct {
+	ID       string // "<osname>-<checksum>.<serial>"
+	OSName   string
+	Serial   int
+	Checksum string
+	Booted   bool
+	Staged   bool
+	Pinned   bool
+	Kargs    string // kernel arguments of its boot entry
+
+	// From the commit; all zero when the repo no longer has it.
+	CommitKnown bool
+	Timestamp   time.Time
+	Version     string
+
+	// BaseChecksum is the base image commit when packages are layered on
+	// it, else "". BaseKnown says whether that commit's metadata could be
+	// read (then BaseVersion and BaseTimestamp are set).
+	BaseChecksum  string
+	BaseKnown     bool
+	BaseVersion   string
+	BaseTimestamp time.Time
+
+	// Origin is what the deployment's origin file asks for; nil when the
+	// file is missing or malformed.
+	Origin *DeploymentOrigin
+}
+
+// DeploymentOrigin is the parsed origin of a deployment.
+type DeploymentOrigin struct {
+	Refspec                string
+	RequestedPackages      []string // names, provides or paths, as requested
+	RequestedLocalPackages []string // NEVRAs of requested local RPMs
+	OverrideRemove         []string // base package names removed
+	OverrideReplaceLocal   []string // NEVRAs of local RPMs replacing base packages
+	OverrideCommit         string   // the pinned revision (`deploy`), or ""
+}
+
+// Update describes a newer base commit that the sysroot's repo already knows about
+// (fetched by an upgrade check or a download-only upgrade).
+type Update struct {
+	Osname    string
+	Refspec   string
+	Checksum  string
+	Version   string
+	Timestamp time.Time
+}
+
+// snapshot builds the State of s.
+func snapshot(s Sysroot) *State {
+	st := &State{DefaultOS: defaultOSName(s), Updates: map[string]*Update{}}
+	st.Stateroots, _ = s.Stateroots()
+	repo := s.Repo()
+	for _, d := range s.Deployments() {
+		st.Deployments = append(st.Deployments, describeDeployment(s, repo, d))
+		if d.Booted {
+			st.BootedOS = d.Osname
+		}
+	}
+	for _, name := range st.Stateroots {
+		if u := cachedUpdate(s, name); u != nil {
+			st.Updates[name] = u
+		}
+	}
+	return st
+}
+
+func describeDeployment(s Sysroot, repo Repo, d *ostree.Deployment) Deployment {
+	out := Deployment{
+		ID: d.ID(), OSName: d.Osname, Serial: d.Serial, Checksum: d.Checksum,
+		Booted: d.Booted, Staged: d.Staged, Pinned: d.Pinned, Kargs: d.Kargs,
+	}
+	if c, err := repo.ReadCommit(d.Checksum); err == nil {
+		out.CommitKnown, out.Timestamp, out.Version = true, c.Timestamp, c.Version
+		if base := baseOf(c); base != d.Checksum {
+			out.BaseChecksum = base
+			if bc, err := repo.ReadCommit(base); err == nil {
+				out.BaseKnown, out.BaseVersion, out.BaseTimestamp = true, bc.Version, bc.Timestamp
+			}
+		}
+	}
+	if o, err := originOf(s, d); err == nil {
+		out.Origin = &DeploymentOrigin{
+			Refspec:                o.Refspec(),
+			RequestedPackages:      o.RequestedPackages(),
+			RequestedLocalPackages: localNEVRAs(o.RequestedLocalPackages()),
+			OverrideRemove:         o.OverrideRemove(),
+			OverrideReplaceLocal:   localNEVRAs(o.OverrideReplaceLocal()),
+			OverrideCommit:         o.OverrideCommit(),
+		}
+	}
+	return out
+}
+
+// localNEVRAs turns origin entries "<sha256>:<nevra>" into the NEVRAs users see.
+func localNEVRAs(entries []string) []string {
+	if len(entries) == 0 {
+		return nil
+	}
+	nevras := make([]string, len(entries))
+	for i, entry := range entries {
+		_, nevras[i], _ = strings.Cut(entry, ":")
+	}
+	return nevras
+}
+
+// Booted is the booted deployment of the State, or nil when the host is not
+// booted from this sysroot.
+func (st *State) Booted() *Deployment {
+	for i := range st.Deployments {
+		if st.Deployments[i].Booted {
+			return &st.Deployments[i]
+		}
+	}
+	return nil
+}
+
+// defaultOSName is the stateroot a request without one acts on: the booted
+// one, or on a host not booted from this sysroot (tests, image builds) the
+// default deployment's.
+func defaultOSName(s Sysroot) string {
 	if b := s.BootedDeployment(); b != nil {
 		return b.Osname
 	}
@@ -26,11 +159,11 @@ func DefaultOSName(s *ostree.Sysroot) string {
 	return ""
 }
 
-// OriginOf reads and parses a deployment's origin file, saying which file to fix
+// originOf reads and parses a deployment's origin file, saying which file to fix
 // when it is malformed. The file is read from disk each time rather than taken
 // from libostree's copy, which is only refreshed when the deployment list
 // changes: an administrator's edit must count at once.
-func OriginOf(s *ostree.Sysroot, d *ostree.Deployment) (*origin.Origin, error) {
+func originOf(s Sysroot, d *ostree.Deployment) (*origin.Origin, error) {
 	path := s.DeploymentPath(d) + ".origin"
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -49,22 +182,18 @@ func OriginOf(s *ostree.Sysroot, d *ostree.Deployment) (*origin.Origin, error) {
 	return o, nil
 }
 
-// BaseChecksum is the base image commit of a deployment: the commit itself, or its
-// parent when the commit is a client-side layer over a base.
-func BaseChecksum(repo *ostree.Repo, d *ostree.Deployment) string {
-	return baseOfCommit(repo, d.Checksum)
-}
-
-func baseOfCommit(repo *ostree.Repo, checksum string) string {
+// baseOfCommit is the base image commit of checksum: the commit itself, or
+// its parent when the commit is a client-side layer over a base.
+func baseOfCommit(repo Repo, checksum string) string {
 	c, err := repo.ReadCommit(checksum)
 	if err != nil {
 		return checksum
 	}
-	return BaseOf(c)
+	return baseOf(c)
 }
 
-// BaseOf is BaseChecksum for a commit already read.
-func BaseOf(c *ostree.Commit) string {
+// baseOf is baseOfCommit for a commit already read.
+func baseOf(c *ostree.Commit) string {
 	if layered, _ := c.Metadata["rpmostree.clientlayer"].(bool); layered && c.Parent != "" {
 		return c.Parent
 	}
@@ -77,10 +206,10 @@ const baseRefPrefix = "rpmostree/base/"
 
 // syncBaseRefs makes rpmostree/base/<n> name exactly the bases of the layered
 // deployments in deployments, plus extra.
-func syncBaseRefs(repo *ostree.Repo, deployments []*ostree.Deployment, extra ...string) error {
+func syncBaseRefs(repo Repo, deployments []*ostree.Deployment, extra ...string) error {
 	var want []string
 	for _, d := range deployments {
-		if base := BaseChecksum(repo, d); base != d.Checksum && !slices.Contains(want, base) {
+		if base := baseOfCommit(repo, d.Checksum); base != d.Checksum && !slices.Contains(want, base) {
 			want = append(want, base)
 		}
 	}
@@ -116,24 +245,14 @@ func syncBaseRefs(repo *ostree.Repo, deployments []*ostree.Deployment, extra ...
 	return nil
 }
 
-// Update describes a newer base commit that the sysroot's repo already knows about
-// (fetched by an upgrade check or a download-only upgrade).
-type Update struct {
-	Osname    string
-	Refspec   string
-	Checksum  string
-	Version   string
-	Timestamp time.Time
-}
-
-// CachedUpdate reports the update for osname found in the local repo, or nil.
+// cachedUpdate reports the update for osname found in the local repo, or nil.
 // It compares against the deployment that an upgrade would start from.
-func CachedUpdate(s *ostree.Sysroot, osname string) *Update {
+func cachedUpdate(s Sysroot, osname string) *Update {
 	merge := s.MergeDeployment(osname)
 	if merge == nil {
 		return nil
 	}
-	o, err := OriginOf(s, merge)
+	o, err := originOf(s, merge)
 	if err != nil || o.OverrideCommit() != "" {
 		return nil
 	}
@@ -142,16 +261,46 @@ func CachedUpdate(s *ostree.Sysroot, osname string) *Update {
 	if err != nil || head == "" {
 		return nil
 	}
-	base := BaseChecksum(repo, merge)
-	if head == base {
+	base := readBase(repo, merge)
+	if head == base.checksum {
 		return nil
 	}
 	newCommit, err := repo.ReadCommit(head)
 	if err != nil {
 		return nil
 	}
-	if cur, err := repo.ReadCommit(base); err == nil && newCommit.Timestamp.Before(cur.Timestamp) {
+	if base.commit != nil && newCommit.Timestamp.Before(base.commit.Timestamp) {
 		return nil
 	}
 	return &Update{Osname: osname, Refspec: o.Refspec(), Checksum: head, Version: newCommit.Version, Timestamp: newCommit.Timestamp}
+}
+
+// baseCommit is a deployment's base, resolved and read once per transaction.
+type baseCommit struct {
+	checksum string
+	commit   *ostree.Commit // nil when the repo no longer has it (pruned)
+}
+
+// readBase finds and reads the base commit of d.
+func readBase(repo Repo, d *ostree.Deployment) baseCommit {
+	c, err := repo.ReadCommit(d.Checksum)
+	if err != nil {
+		return baseCommit{checksum: d.Checksum}
+	}
+	base := baseCommit{checksum: baseOf(c)}
+	if base.checksum == d.Checksum {
+		base.commit = c
+	} else if bc, err := repo.ReadCommit(base.checksum); err == nil {
+		base.commit = bc
+	}
+	return base
+}
+
+func deploymentByID(s Sysroot, id string) *ostree.Deployment {
+	for _, d := range s.Deployments() {
+		if d.ID() == id {
+			return d
+		}
+	}
+	return nil
 }
