@@ -251,3 +251,36 @@ func NormalizeRevision(rev string) string {
 	}
 	return "version=" + rev
 }
+
+// ListDeploymentPackages lists the packages installed in the deployment with
+// the given id ("id" of a deployment), in the daemon's order. This is
+// strata's own read-only OS method (rpm-ostree has none for it; its CLI reads
+// the rpmdb itself): it lets a client that cannot read the sysroot list
+// packages. Entries are rpm-ostree's (nevra, name, epoch, version, release,
+// arch) tuples.
+func (o *OS) ListDeploymentPackages(ctx context.Context, id string) ([]NEVRA, error) {
+	call := o.obj.CallWithContext(ctx, OSInterface+".ListDeploymentPackages", 0, id)
+	if call.Err != nil {
+		return nil, fmt.Errorf("listing packages of deployment %s: %w", id, call.Err)
+	}
+	var raw [][]any
+	if err := call.Store(&raw); err != nil {
+		return nil, fmt.Errorf("decoding packages of deployment %s: %w", id, err)
+	}
+	return DecodePackageList(raw)
+}
+
+// DecodePackageList decodes a(sstsss) package tuples as godbus delivers
+// them; an entry of another shape is an error (a silently shortened list
+// would mislead).
+func DecodePackageList(raw [][]any) ([]NEVRA, error) {
+	out := make([]NEVRA, 0, len(raw))
+	for i, e := range raw {
+		n, ok := decodeNEVRA(e)
+		if !ok {
+			return nil, fmt.Errorf("package entry %d is not (sstsss)", i)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}

@@ -6,20 +6,19 @@ import (
 	"fmt"
 	"io"
 	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/strata-os/strata/client"
-	"github.com/strata-os/strata/rpmdb"
 )
 
 // The db commands. rpm-ostree reads commits from the repository itself; the
 // CLI here links no libostree, so revisions are deployments: an index into
 // status's list (0, 1…), a deployment id, or the checksum of a deployed
 // commit (a unique prefix is enough). Diffs come from the daemon
-// (GetDeploymentsRpmDiff); package lists from the real rpm on the
-// deployment's own rpmdb.
+// (GetDeploymentsRpmDiff), and so do package lists (ListDeploymentPackages,
+// strata's own method): the CLI reads nothing from the sysroot itself, so it
+// works for users who cannot read it.
 
 var dbRepoOption = option{long: "repo", short: 'r', arg: "PATH", help: "Not supported: strata reads deployments through the daemon", hidden: true}
 
@@ -254,37 +253,33 @@ func runDBList(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 		}
 		revs = append(revs, base)
 	}
+	o, err := c.OS(ctx, "")
+	if err != nil {
+		return 0, err
+	}
 	for _, r := range revs {
-		pkgs, err := rpmdb.List(ctx, deploymentRoot(st.Path, r.dep))
+		pkgs, err := o.ListDeploymentPackages(ctx, r.dep.ID)
 		if err != nil {
 			return 0, fmt.Errorf("listing packages of %s: %w", r.header(), err)
 		}
 		fmt.Fprintf(a.stdout, "ostree commit: %s\n", r.header())
 		for _, pkg := range pkgs {
 			if matchPackage(pkg, patterns) {
-				fmt.Fprintf(a.stdout, " %s\n", pkg.NEVRA())
+				fmt.Fprintf(a.stdout, " %s\n", pkg.NEVRA)
 			}
 		}
 	}
 	return exitOK, nil
 }
 
-// deploymentRoot is the deployment's checkout directory in the sysroot.
-func deploymentRoot(sysroot string, d client.Deployment) string {
-	if sysroot == "" {
-		sysroot = "/"
-	}
-	return filepath.Join(sysroot, "ostree", "deploy", d.OSName, "deploy", fmt.Sprintf("%s.%d", d.Checksum, d.Serial))
-}
-
 // matchPackage applies rpm-ostree's package patterns: shell globs, case
 // insensitive, against the name, name-[e:]v-r.arch, name.arch and
 // name-version-release. No patterns match everything.
-func matchPackage(pkg rpmdb.Package, patterns []string) bool {
+func matchPackage(pkg client.NEVRA, patterns []string) bool {
 	if len(patterns) == 0 {
 		return true
 	}
-	forms := []string{pkg.Name, pkg.NEVRA(), pkg.Name + "." + pkg.Arch, pkg.Name + "-" + pkg.Version + "-" + pkg.Release}
+	forms := []string{pkg.Name, pkg.NEVRA, pkg.Name + "." + pkg.Arch, pkg.Name + "-" + pkg.Version + "-" + pkg.Release}
 	for _, pat := range patterns {
 		pat = strings.ToLower(pat)
 		for _, f := range forms {
