@@ -81,4 +81,3 @@ func TestUnixAddress(t *testing.T) {
 		}
 	}
 }
-
