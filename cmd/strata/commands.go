@@ -251,20 +251,50 @@ func runUpgrade(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 		return exitOK, nil
 	}
 
+	return a.newDeployment(ctx, c, o, deployStep{
+		reboot: reboot, exit77: p.flag("unchanged-exit-77") || p.flag("upgrade-unchanged-exit-77"), showDiff: true,
+		hint: "Run \"systemctl reboot\" to start a reboot",
+		start: func(ctx context.Context, o *client.OS) (*client.Transaction, error) {
+			return o.Upgrade(ctx, client.UpgradeOptions{
+				Reboot:                reboot,
+				AllowDowngrade:        p.flag("allow-downgrade"),
+				CacheOnly:             p.flag("cache-only"),
+				DownloadOnly:          p.flag("download-only"),
+				LockFinalization:      p.flag("lock-finalization"),
+				InitiatingCommandLine: a.cmdline,
+			})
+		},
+	})
+}
+
+// deployStep is what upgrade, rebase, deploy and rollback differ in once
+// connected: how the transaction starts and how its outcome is reported.
+type deployStep struct {
+	reboot, exit77, showDiff bool // see afterDeploy
+	hint                     string
+	start                    func(ctx context.Context, o *client.OS) (*client.Transaction, error)
+}
+
+// deployOn is the shared prologue of rebase, deploy and rollback: connect to
+// the OS of --stateroot/--os, then newDeployment.
+func (a *app) deployOn(ctx context.Context, p *parsedArgs, step deployStep) (int, error) {
+	c, o, err := connectOS(ctx, a, p)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	return a.newDeployment(ctx, c, o, step)
+}
+
+// newDeployment remembers the default deployment, starts the transaction,
+// follows it and reports what changed against the remembered default.
+func (a *app) newDeployment(ctx context.Context, c *client.Client, o *client.OS, step deployStep) (int, error) {
 	prev, err := o.DefaultDeployment(ctx)
 	if err != nil {
 		return 0, err
 	}
-	txn, err := o.Upgrade(ctx, client.UpgradeOptions{
-		Reboot:                reboot,
-		AllowDowngrade:        p.flag("allow-downgrade"),
-		CacheOnly:             p.flag("cache-only"),
-		DownloadOnly:          p.flag("download-only"),
-		LockFinalization:      p.flag("lock-finalization"),
-		InitiatingCommandLine: a.cmdline,
-	})
-	exit77 := p.flag("unchanged-exit-77") || p.flag("upgrade-unchanged-exit-77")
-	return a.deployed(ctx, c, o, txn, err, prev, reboot, exit77, true, "Run \"systemctl reboot\" to start a reboot")
+	txn, err := step.start(ctx, o)
+	return a.deployed(ctx, c, o, txn, err, prev, step.reboot, step.exit77, step.showDiff, step.hint)
 }
 
 func runRebase(ctx context.Context, a *app, p *parsedArgs) (int, error) {
@@ -293,15 +323,6 @@ func runRebase(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 	if strings.HasPrefix(refspec, "/") {
 		return 0, fmt.Errorf("%s: rebasing to a local repository (LOCALPATH:REF) is not implemented yet", a.prog)
 	}
-	c, o, err := connectOS(ctx, a, p)
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	prev, err := o.DefaultDeployment(ctx)
-	if err != nil {
-		return 0, err
-	}
 	reboot := p.flag("reboot")
 	opts := client.RebaseOptions{
 		Reboot:                reboot,
@@ -315,49 +336,43 @@ func runRebase(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 	if revision != "" {
 		opts.Revision = client.NormalizeRevision(revision)
 	}
-	txn, err := o.Rebase(ctx, refspec, nil, opts)
-	return a.deployed(ctx, c, o, txn, err, prev, reboot, false, true, "Changes queued for next boot. Run \"systemctl reboot\" to start a reboot")
+	return a.deployOn(ctx, p, deployStep{
+		reboot: reboot, showDiff: true, hint: "Changes queued for next boot. Run \"systemctl reboot\" to start a reboot",
+		start: func(ctx context.Context, o *client.OS) (*client.Transaction, error) {
+			return o.Rebase(ctx, refspec, nil, opts)
+		},
+	})
 }
 
 func runDeploy(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 	if len(p.args) < 1 {
 		return 0, &usageError{"REVISION must be specified"}
 	}
-	c, o, err := connectOS(ctx, a, p)
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	prev, err := o.DefaultDeployment(ctx)
-	if err != nil {
-		return 0, err
-	}
 	reboot := p.flag("reboot")
-	txn, err := o.Deploy(ctx, client.NormalizeRevision(p.args[0]), client.DeployOptions{
-		Reboot:                reboot,
-		DisallowDowngrade:     p.flag("disallow-downgrade"),
-		CacheOnly:             p.flag("cache-only"),
-		DownloadOnly:          p.flag("download-only"),
-		SkipBranchCheck:       p.flag("skip-branch-check"),
-		LockFinalization:      p.flag("lock-finalization"),
-		InitiatingCommandLine: a.cmdline,
+	return a.deployOn(ctx, p, deployStep{
+		reboot: reboot, exit77: p.flag("unchanged-exit-77"), showDiff: true, hint: "Run \"systemctl reboot\" to start a reboot",
+		start: func(ctx context.Context, o *client.OS) (*client.Transaction, error) {
+			return o.Deploy(ctx, client.NormalizeRevision(p.args[0]), client.DeployOptions{
+				Reboot:                reboot,
+				DisallowDowngrade:     p.flag("disallow-downgrade"),
+				CacheOnly:             p.flag("cache-only"),
+				DownloadOnly:          p.flag("download-only"),
+				SkipBranchCheck:       p.flag("skip-branch-check"),
+				LockFinalization:      p.flag("lock-finalization"),
+				InitiatingCommandLine: a.cmdline,
+			})
+		},
 	})
-	return a.deployed(ctx, c, o, txn, err, prev, reboot, p.flag("unchanged-exit-77"), true, "Run \"systemctl reboot\" to start a reboot")
 }
 
 func runRollback(ctx context.Context, a *app, p *parsedArgs) (int, error) {
-	c, o, err := connectOS(ctx, a, p)
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	prev, err := o.DefaultDeployment(ctx)
-	if err != nil {
-		return 0, err
-	}
 	reboot := p.flag("reboot")
-	txn, err := o.Rollback(ctx, client.RollbackOptions{Reboot: reboot})
-	return a.deployed(ctx, c, o, txn, err, prev, reboot, false, false, "Changes queued for next boot. Run \"systemctl reboot\" to start a reboot")
+	return a.deployOn(ctx, p, deployStep{
+		reboot: reboot, hint: "Changes queued for next boot. Run \"systemctl reboot\" to start a reboot",
+		start: func(ctx context.Context, o *client.OS) (*client.Transaction, error) {
+			return o.Rollback(ctx, client.RollbackOptions{Reboot: reboot})
+		},
+	})
 }
 
 // cleanupElements maps cleanup's flags to the daemon's element names, in
