@@ -19,9 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-
-	"github.com/godbus/dbus/v5"
-	"golang.org/x/sys/unix"
+	"unsafe"
 
 	"github.com/strata-os/strata/client"
 )
@@ -204,31 +202,13 @@ func errorMessage(err error) string {
 		}
 		return fe.Message
 	}
-	var de dbus.Error
-	if errors.As(err, &de) && !strings.HasPrefix(de.Name, busErrorPrefix) {
-		return dbusErrorText(de)
-	}
-	var dep *dbus.Error
-	if errors.As(err, &dep) && dep != nil && !strings.HasPrefix(dep.Name, busErrorPrefix) {
-		return dbusErrorText(*dep)
+	if text, ok := client.DaemonErrorText(err); ok {
+		return text
 	}
 	if errors.Is(err, context.Canceled) {
 		return "Cancelled"
 	}
 	return err.Error()
-}
-
-// busErrorPrefix names errors raised by the bus or the D-Bus library rather
-// than by the daemon.
-const busErrorPrefix = "org.freedesktop.DBus.Error."
-
-func dbusErrorText(e dbus.Error) string {
-	if len(e.Body) > 0 {
-		if s, ok := e.Body[0].(string); ok && s != "" {
-			return s
-		}
-	}
-	return e.Name
 }
 
 func (a *app) printVersion() {
@@ -238,14 +218,24 @@ func (a *app) printVersion() {
 }
 
 func isTerminal(f *os.File) bool {
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
+	var t syscall.Termios
+	return ioctl(f, syscall.TCGETS, unsafe.Pointer(&t)) == nil
+}
+
+// ioctl is the one system call the CLI makes itself (terminal queries); the
+// standard library's syscall package has the numbers, so no extra module.
+func ioctl(f *os.File, req uintptr, arg unsafe.Pointer) error {
+	if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, f.Fd(), req, uintptr(arg)); errno != 0 {
+		return errno
+	}
+	return nil
 }
 
 // terminalColumns is the width for wrapping: the terminal's, else $COLUMNS,
 // else 80 (what GLib's console helpers assume for pipes).
 func terminalColumns(f *os.File) int {
-	if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil && ws.Col > 0 {
+	var ws struct{ Row, Col, Xpixel, Ypixel uint16 } // struct winsize
+	if err := ioctl(f, syscall.TIOCGWINSZ, unsafe.Pointer(&ws)); err == nil && ws.Col > 0 {
 		return int(ws.Col)
 	}
 	var n int

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/godbus/dbus/v5"
-
 	"github.com/strata-os/strata/client"
 )
 
@@ -31,7 +29,7 @@ type statusView struct {
 	txnInitiator string
 	policy       string
 	deployments  []client.Deployment
-	cachedUpdate map[string]dbus.Variant
+	cachedUpdate client.Dict
 	txn          *client.TransactionInfo
 }
 
@@ -335,7 +333,7 @@ func writeValues(w io.Writer, key string, values, omit []string, quote bool, col
 
 // writeCachedUpdate prints the AvailableUpdate block (status, upgrade
 // --check); verbose (--preview) lists each package change.
-func writeCachedUpdate(w io.Writer, cu map[string]dbus.Variant, verbose, tty bool) {
+func writeCachedUpdate(w io.Writer, cu client.Dict, verbose, tty bool) {
 	kv := func(k, v string) { fmt.Fprintf(w, "  %*s: %s\n", updateKeyWidth, k, v) }
 	d := client.DecodeDeployment(cu)
 	fmt.Fprintln(w, "AvailableUpdate:")
@@ -353,7 +351,7 @@ func writeCachedUpdate(w io.Writer, cu map[string]dbus.Variant, verbose, tty boo
 		}
 		kv("Commit", d.Checksum)
 	}
-	diff, ok := cu["rpm-diff"].Value().(map[string]dbus.Variant)
+	diff, ok := cu["rpm-diff"].Value().(client.Dict)
 	if !ok {
 		return
 	}
@@ -383,7 +381,7 @@ func writeCachedUpdate(w io.Writer, cu map[string]dbus.Variant, verbose, tty boo
 	}
 }
 
-func diffLen(v dbus.Variant) int {
+func diffLen(v client.Variant) int {
 	if l, ok := v.Value().([][]any); ok {
 		return len(l)
 	}
@@ -393,7 +391,7 @@ func diffLen(v dbus.Variant) int {
 // diffLines renders rpm-diff entries: modified ones are (u type, s name,
 // (s evr, s arch) old, (s evr, s arch) new), single ones (u, s name, s evr,
 // s arch).
-func diffLines(v dbus.Variant) []string {
+func diffLines(v client.Variant) []string {
 	l, ok := v.Value().([][]any)
 	if !ok {
 		return nil
