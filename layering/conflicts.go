@@ -3,7 +3,6 @@ package layering
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -44,12 +43,12 @@ func (c *Composer) filesOfBasePackages(ctx context.Context, base, root string, r
 	}
 	var candidates []string
 	for _, pkg := range removed {
-		out, err := exec.CommandContext(ctx, "rpm", "--dbpath", filepath.Join(root, "usr/share/rpm"), "-ql", pkg.NEVRA()).Output()
+		files, err := rpmdb.Files(ctx, root, pkg.NEVRA())
 		if err != nil {
-			return nil, fmt.Errorf("listing files of base package %s: %w", pkg.NEVRA(), err)
+			return nil, fmt.Errorf("base package: %w", err)
 		}
-		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-			candidates = append(candidates, treePath(line))
+		for _, f := range files {
+			candidates = append(candidates, treePath(f))
 		}
 	}
 	found, err := c.Repo.LookupTree(ctx, base, candidates)
@@ -100,7 +99,7 @@ func (c *Composer) checkConflicts(ctx context.Context, base, root string, remove
 	}
 	var conflicts []string
 	for i, layer := range layers {
-		nevra := layerNEVRA(layer)
+		nevra := layer.NEVRA()
 		for _, e := range layerEntries[i] {
 			prev, ok := seen[e.Path]
 			if !ok {
@@ -136,18 +135,9 @@ func sameFile(a, b ostree.TreeEntry) bool {
 
 // baseOwner names the base package that ships path, for conflict messages.
 func baseOwner(ctx context.Context, root, path string) string {
-	out, err := exec.CommandContext(ctx, "rpm", "--dbpath", filepath.Join(root, "usr/share/rpm"), "-qf",
-		"--qf", "%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\n", rpmPath(path)).Output()
+	pkg, err := rpmdb.Owner(ctx, root, rpmPath(path))
 	if err != nil {
 		return "the base image"
 	}
-	return "base package " + strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
-}
-
-func layerNEVRA(r *rpmimport.Result) string {
-	evr := r.Version + "-" + r.Release
-	if r.Epoch != 0 {
-		evr = fmt.Sprintf("%d:%s", r.Epoch, evr)
-	}
-	return fmt.Sprintf("%s-%s.%s", r.Name, evr, r.Arch)
+	return "base package " + pkg.NEVRA()
 }

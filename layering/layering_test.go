@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/strata-os/strata/internal/nevra"
 	"github.com/strata-os/strata/internal/ostree"
 	"github.com/strata-os/strata/internal/solv"
 	"github.com/strata-os/strata/tests/fixture"
@@ -83,7 +84,7 @@ func TestScriptletsOfOrdersPhases(t *testing.T) {
 	}
 	var in []fetched
 	for _, name := range []string{"a-1-1.noarch.rpm", "b-1-1.noarch.rpm", "c-1-1.noarch.rpm"} {
-		in = append(in, fetched{pkg: solv.Package{Name: name[:1], Version: "1", Release: "1", Arch: "noarch"}, path: pkgs[name]})
+		in = append(in, fetched{pkg: solv.Package{Package: nevra.Package{Name: name[:1], Version: "1", Release: "1", Arch: "noarch"}}, path: pkgs[name]})
 	}
 	scripts, err := scriptletsOf(in)
 	if err != nil {
