@@ -3,6 +3,7 @@ package layering
 import (
 	"context"
 	"fmt"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -35,12 +36,38 @@ func rpmPath(tree string) string {
 	return tree
 }
 
-// filesOfBasePackages lists the non-directory paths of the base that belong to
-// the packages being removed (directories may hold other packages' files).
-func (c *Composer) filesOfBasePackages(ctx context.Context, base, root string, removed []rpmdb.Package) ([]string, error) {
-	if len(removed) == 0 {
-		return nil, nil
+// conflictsStage finds the base files of the packages being removed and
+// refuses a composition in which a file would be shipped differently by two
+// packages, or by a package and the base. Both questions go to the base tree
+// in one lookup.
+func (c *Composer) conflictsStage(ctx context.Context, cs *composition) error {
+	candidates, err := filesOfBasePackages(ctx, cs.root, cs.res.Removed)
+	if err != nil {
+		return err
 	}
+	layerEntries := make([][]ostree.TreeEntry, len(cs.layers))
+	paths := candidates
+	for i, layer := range cs.layers {
+		entries, err := c.Repo.ListTree(ctx, layer.Commit, "/")
+		if err != nil {
+			return fmt.Errorf("listing package %s: %w", layer.Name, err)
+		}
+		layerEntries[i] = entries
+		for _, e := range entries {
+			paths = append(paths, e.Path)
+		}
+	}
+	baseEntries, err := c.Repo.LookupTree(ctx, cs.base.Checksum, paths)
+	if err != nil {
+		return err
+	}
+	cs.removePaths = removable(baseEntries, candidates)
+	return checkConflicts(ctx, cs.root, baseEntries, cs.removePaths, cs.layers, layerEntries)
+}
+
+// filesOfBasePackages lists the paths, as the tree has them, that the rpmdb
+// of root records for the packages being removed.
+func filesOfBasePackages(ctx context.Context, root string, removed []rpmdb.Package) ([]string, error) {
 	var candidates []string
 	for _, pkg := range removed {
 		files, err := rpmdb.Files(ctx, root, pkg.NEVRA())
@@ -51,44 +78,35 @@ func (c *Composer) filesOfBasePackages(ctx context.Context, base, root string, r
 			candidates = append(candidates, treePath(f))
 		}
 	}
-	found, err := c.Repo.LookupTree(ctx, base, candidates)
-	if err != nil {
-		return nil, err
-	}
-	var paths []string
-	for p, e := range found {
-		if e.Type != 'd' {
-			paths = append(paths, p)
-		}
-	}
-	sort.Strings(paths)
-	return paths, nil
+	return candidates, nil
 }
 
-// checkConflicts refuses a composition in which a file would be shipped
-// differently by two packages, or by a package and the base. Identical files
-// (same content, mode and owner) may be shared, as rpm allows. Only the base
-// paths the layers ship are looked at: the base is never walked whole.
-func (c *Composer) checkConflicts(ctx context.Context, base, root string, removed []string, layers []*rpmimport.Result) error {
+// removable keeps the candidates the base has as non-directories (directories
+// may hold other packages' files), sorted.
+func removable(base map[string]ostree.TreeEntry, candidates []string) []string {
+	keep := map[string]bool{}
+	for _, p := range candidates {
+		p = path.Clean("/" + p)
+		if e, ok := base[p]; ok && e.Type != 'd' {
+			keep[p] = true
+		}
+	}
+	var paths []string
+	for p := range keep {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	return paths
+}
+
+// checkConflicts compares each layer's entries with the base's entries at the
+// same paths and with the layers before it. Identical files (same content,
+// mode and owner) may be shared, as rpm allows. Only the base paths the
+// layers ship are looked at: the base is never walked whole.
+func checkConflicts(ctx context.Context, root string, baseEntries map[string]ostree.TreeEntry, removed []string, layers []*rpmimport.Result, layerEntries [][]ostree.TreeEntry) error {
 	type owned struct {
 		entry ostree.TreeEntry
 		owner string
-	}
-	layerEntries := make([][]ostree.TreeEntry, len(layers))
-	var paths []string
-	for i, layer := range layers {
-		entries, err := c.Repo.ListTree(ctx, layer.Commit, "/")
-		if err != nil {
-			return fmt.Errorf("listing package %s: %w", layer.Name, err)
-		}
-		layerEntries[i] = entries
-		for _, e := range entries {
-			paths = append(paths, e.Path)
-		}
-	}
-	baseEntries, err := c.Repo.LookupTree(ctx, base, paths)
-	if err != nil {
-		return err
 	}
 	seen := map[string]owned{}
 	for p, e := range baseEntries {
