@@ -147,3 +147,23 @@ func TestAccountsReadFromBase(t *testing.T) {
 		t.Errorf("users %v groups %v", opts.Users, opts.Groups)
 	}
 }
+
+// TestRemovableKeepsBaseFilesOnly: of a removed package's paths, only those
+// the base has as files or links are taken out; directories stay (other
+// packages may own files in them) and each path is named once.
+func TestRemovableKeepsBaseFilesOnly(t *testing.T) {
+	base := map[string]ostree.TreeEntry{
+		"/usr/bin/x":      {Path: "/usr/bin/x", Type: 'f'},
+		"/usr/lib/x.so":   {Path: "/usr/lib/x.so", Type: 'l'},
+		"/usr/share/x":    {Path: "/usr/share/x", Type: 'd'},
+		"/usr/bin/others": {Path: "/usr/bin/others", Type: 'f'},
+	}
+	got := removable(base, []string{"/usr/lib/x.so", "/usr/share/x", "/usr/bin/x", "/usr/bin/x", "/usr/share/x/missing"})
+	want := []string{"/usr/bin/x", "/usr/lib/x.so"}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("removable = %q, want %q", got, want)
+	}
+	if got := removable(base, nil); got != nil {
+		t.Errorf("removable of nothing = %q, want nil", got)
+	}
+}
