@@ -6,16 +6,9 @@ require (
 	github.com/cavaliergopher/rpm v1.3.0
 	github.com/godbus/dbus/v5 v5.2.4
 	github.com/klauspost/compress v1.17.8
-	github.com/sassoftware/go-rpmutils v0.4.0
 	github.com/sirupsen/logrus v1.10.2
 	github.com/ulikunitz/xz v0.5.12
 	golang.org/x/sys v0.27.0
 )
 
-require (
-	github.com/DataDog/zstd v1.5.5 // indirect
-	github.com/ProtonMail/go-crypto v1.0.0 // indirect
-	github.com/cloudflare/circl v1.3.8 // indirect
-	github.com/xi2/xz v0.0.0-20171230120015-48954b6210f8 // indirect
-	golang.org/x/crypto v0.23.0 // indirect
-)
+require golang.org/x/crypto v0.23.0 // indirect

@@ -1,9 +1,9 @@
 package client
 
 import (
-	"strconv"
-
 	"github.com/godbus/dbus/v5"
+
+	"github.com/strata-os/strata/internal/nevra"
 )
 
 // Status is the decoded Sysroot object.
@@ -78,14 +78,9 @@ type NEVRA struct {
 	Release, Arch string
 }
 
-// EVR is "[epoch:]version-release".
-func (n NEVRA) EVR() string {
-	s := n.Version + "-" + n.Release
-	if n.Epoch != 0 {
-		return strconv.FormatUint(n.Epoch, 10) + ":" + s
-	}
-	return s
-}
+// EVR is "[epoch:]version-release", the epoch left out when 0. rpm epochs
+// are 32-bit; the wire's 't' never carries more.
+func (n NEVRA) EVR() string { return nevra.FormatEVR(uint32(n.Epoch), n.Version, n.Release) }
 
 // Replacement is one base package replaced by a local one.
 type Replacement struct{ New, Old NEVRA }

@@ -9,6 +9,8 @@ import (
 	"sort"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/strata-os/strata/internal/nevra"
 )
 
 // ErrNoUnixFDs is returned when local packages must be sent but the bus
@@ -210,7 +212,9 @@ func (o *OS) PkgChange(ctx context.Context, opts UpdateOptions, added, removed [
 }
 
 // ChangeType is the kind of an RPM diff entry, with rpm-ostree's wire values
-// (its RpmOstreePackageDiffTypes enum, which starts at 0).
+// (its RpmOstreePackageDiffTypes enum, which starts at 0). The numbers are
+// written out here because they are this API's wire contract; a test checks
+// them against the daemon's vocabulary (internal/nevra).
 type ChangeType uint32
 
 const (
@@ -220,19 +224,9 @@ const (
 	ChangeDowngraded ChangeType = 3
 )
 
-func (t ChangeType) String() string {
-	switch t {
-	case ChangeAdded:
-		return "added"
-	case ChangeRemoved:
-		return "removed"
-	case ChangeUpgraded:
-		return "upgraded"
-	case ChangeDowngraded:
-		return "downgraded"
-	}
-	return fmt.Sprintf("change-type-%d", uint32(t))
-}
+// String is "added", "removed", "upgraded" or "downgraded" (the words are
+// the daemon's: internal/nevra is plain Go, so the client may share them).
+func (t ChangeType) String() string { return nevra.ChangeType(t).String() }
 
 // PkgRef is the (name, evr, arch) triple of the diff's details.
 type PkgRef struct {

@@ -1,8 +1,10 @@
 // Package layering composes a layered OSTree commit: a base commit plus the
 // RPMs a host asked for, resolved with libsolv against rpm-md repositories,
 // imported one commit per package, checked for file conflicts, with an updated
-// rpmdb, merged in the object store (the base is never checked out or
-// re-hashed).
+// rpmdb, merged in the object store (only the base's rpmdb is checked out;
+// the base is never re-hashed), then the scriptlets run. Each of these is a
+// stage in the file of its name: resolve.go, fetch.go, import.go,
+// conflicts.go, rpmdb.go, commit.go, scripts.go.
 //
 // It knows nothing of D-Bus or of deployments: transactions decide what to
 // request and where to deploy the result.
@@ -12,15 +14,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
-	"strings"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/strata-os/strata/internal/ostree"
+	"github.com/strata-os/strata/internal/rpmimport"
 	"github.com/strata-os/strata/internal/rpmmd"
 	"github.com/strata-os/strata/internal/solv"
 	"github.com/strata-os/strata/rpmdb"
@@ -84,185 +84,81 @@ func Arch() string {
 	return runtime.GOARCH
 }
 
-// Compose builds the layered commit for req.
+// Compose builds the layered commit for req. It runs the stages in order
+// (see stages) over one composition; a stage may end it early (a dry run
+// after resolving, download-only after fetching).
 func (c *Composer) Compose(ctx context.Context, req Request, p Progress) (*Result, error) {
 	work, err := os.MkdirTemp(c.CacheDir, "compose-")
 	if err != nil {
 		return nil, fmt.Errorf("creating work directory: %w", err)
 	}
 	defer os.RemoveAll(work)
-
-	// The base's rpmdb is the installed set; only that subtree is checked out.
-	root := filepath.Join(work, "root")
-	if err := os.MkdirAll(filepath.Join(root, "usr/share"), 0o755); err != nil {
-		return nil, err
-	}
-	if err := c.Repo.CheckoutSubpath(ctx, req.Base, "/usr/share/rpm", filepath.Join(root, "usr/share/rpm")); err != nil {
-		return nil, fmt.Errorf("reading the rpmdb of base commit %s: %w", req.Base, err)
-	}
-	basePkgs, err := rpmdb.List(ctx, root)
-	if err != nil {
-		return nil, err
-	}
-
-	tx, pool, mds, err := c.resolve(ctx, req, root, p)
-	if err != nil {
-		return nil, err
-	}
-	defer pool.Close()
-	res := &Result{Added: tx.Install}
-	for _, name := range req.RemoveBase {
-		if pkg, ok := findByName(basePkgs, name); ok {
-			res.Removed = append(res.Removed, pkg)
+	cs := &composition{req: req, p: p, work: work, root: filepath.Join(work, "root"), res: &Result{}}
+	defer cs.close()
+	for _, s := range c.stages() {
+		if c.Log != nil {
+			c.Log.WithField("stage", s.name).Debug("composition stage")
 		}
-	}
-	// A replacement is an upgrade (or downgrade) of a base package: its files
-	// and rpmdb entry go, the replacement is layered like any other package.
-	toLayer := append([]solv.Package{}, tx.Install...)
-	for _, u := range tx.Upgrade {
-		if old, ok := findByName(basePkgs, u.Old.Name); ok {
-			res.Removed = append(res.Removed, old)
-		}
-		res.Replaced = append(res.Replaced, u.New)
-		toLayer = append(toLayer, u.New)
-	}
-	describe(tx, res, p)
-	if req.DryRun {
-		return res, nil
-	}
-
-	rpms, err := c.fetch(ctx, toLayer, mds, p)
-	if err != nil {
-		return nil, err
-	}
-	if req.DownloadOnly {
-		return res, nil
-	}
-	accounts, err := c.accounts(ctx, req.Base, work)
-	if err != nil {
-		return nil, fmt.Errorf("reading the base's users and groups: %w", err)
-	}
-	layers, err := c.importAll(ctx, rpms, accounts, res, p)
-	if err != nil {
-		return nil, err
-	}
-	removePaths, err := c.filesOfBasePackages(ctx, req.Base, root, res.Removed)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.checkConflicts(ctx, req.Base, root, removePaths, layers); err != nil {
-		return nil, err
-	}
-
-	p.TaskBegin("Writing rpmdb")
-	var rpmFiles []string
-	for _, r := range rpms {
-		rpmFiles = append(rpmFiles, r.path)
-	}
-	var removeNEVRAs []string
-	for _, pkg := range res.Removed {
-		removeNEVRAs = append(removeNEVRAs, pkg.NEVRA())
-	}
-	if len(removeNEVRAs) > 0 {
-		if err := rpmdb.Remove(ctx, root, removeNEVRAs); err != nil {
+		if err := s.run(ctx, cs); err != nil {
 			return nil, err
 		}
-	}
-	if err := rpmdb.Add(ctx, root, rpmFiles); err != nil {
-		return nil, err
-	}
-	all, err := rpmdb.List(ctx, root)
-	if err != nil {
-		return nil, err
-	}
-	p.TaskEnd("done")
-
-	p.TaskBegin("Committing layered tree")
-	var layerCommits []string
-	for _, l := range layers {
-		layerCommits = append(layerCommits, l.Commit)
-	}
-	base, err := c.Repo.ReadCommit(req.Base)
-	if err != nil {
-		return nil, err
-	}
-	spec := ostree.ComposeSpec{
-		Base:     req.Base,
-		Layers:   layerCommits,
-		Remove:   removePaths,
-		Overlay:  root, // the new usr/share/rpm (and /etc as scriptlets left it)
-		Parent:   req.Base,
-		Subject:  "strata layered commit",
-		Metadata: layeredMetadata(base, req, all, res),
-	}
-	commit, err := c.Repo.Compose(ctx, spec)
-	if err != nil {
-		return nil, fmt.Errorf("committing layered tree: %w", err)
-	}
-	p.TaskEnd("done")
-
-	scripts, err := scriptletsOf(rpms)
-	if err != nil {
-		return nil, err
-	}
-	if len(scripts) > 0 {
-		if commit, err = c.withScriptlets(ctx, work, commit, spec, scripts, p); err != nil {
-			return nil, err
+		if cs.finished {
+			break
 		}
 	}
-	res.Commit = commit
-	return res, nil
+	return cs.res, nil
 }
 
-// withScriptlets runs the scriptlets against a checkout of the composed
-// commit and recomposes it with the /etc they produced. Only compositions
-// with scriptlets pay for the checkout; it is hardlinked, and /usr stays
-// read-only so the repo's objects cannot be touched.
-func (c *Composer) withScriptlets(ctx context.Context, work, commit string, spec ostree.ComposeSpec, scripts []scriptlet, p Progress) (string, error) {
-	p.TaskBegin("Running scriptlets")
-	tree := filepath.Join(work, "tree")
-	if err := c.Repo.Checkout(ctx, commit, tree); err != nil {
-		return "", fmt.Errorf("checking out for scriptlets: %w", err)
-	}
-	for _, dir := range []string{"etc", "var", "tmp", "run", "proc", "dev"} {
-		if err := os.MkdirAll(filepath.Join(tree, dir), 0o755); err != nil {
-			return "", err
-		}
-	}
-	etc := filepath.Join(spec.Overlay, "usr/etc")
-	if out, err := exec.CommandContext(ctx, "cp", "-a", filepath.Join(tree, "usr/etc"), etc).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("copying /etc for scriptlets: %v: %s", err, out)
-	}
-	if err := runScriptlets(ctx, tree, etc, scripts, p); err != nil {
-		return "", err
-	}
-	p.TaskEnd("done")
-	return c.Repo.Compose(ctx, spec)
+// stage is one named step of a composition, in the spirit of ignition's
+// stages: each lives in the file of its name (resolve.go, fetch.go…).
+type stage struct {
+	name string
+	run  func(context.Context, *composition) error
 }
 
-func findByName(pkgs []rpmdb.Package, name string) (rpmdb.Package, bool) {
-	for _, p := range pkgs {
-		if p.Name == name {
-			return p, true
-		}
+// stages are the steps of a composition, in order.
+func (c *Composer) stages() []stage {
+	return []stage{
+		{"resolve", c.resolveStage},
+		{"fetch", c.fetchStage},
+		{"import", c.importStage},
+		{"conflicts", c.conflictsStage},
+		{"rpmdb", c.rpmdbStage},
+		{"commit", c.commitStage},
+		{"scriptlets", c.scriptletsStage},
 	}
-	return rpmdb.Package{}, false
 }
 
-// describe tells the user what the composition will do before it does it.
-func describe(tx *solv.Transaction, res *Result, p Progress) {
-	var lines []string
-	for _, pkg := range tx.Install {
-		lines = append(lines, "  "+pkg.NEVRA())
-	}
-	sort.Strings(lines)
-	if len(lines) > 0 {
-		p.Message(fmt.Sprintf("Packages to layer: %d\n%s", len(lines), strings.Join(lines, "\n")))
-	}
-	for _, pkg := range res.Removed {
-		p.Message("Removing base package: " + pkg.NEVRA())
-	}
-	for _, pkg := range res.Replaced {
-		p.Message("Replacing base package with: " + pkg.NEVRA())
+// composition is the state the stages share: the request, what each stage
+// found out, and the result being built.
+type composition struct {
+	req  Request
+	p    Progress
+	work string // private work directory, removed at the end
+
+	// resolve: the base commit, read once; root holds a checkout of its
+	// rpmdb only (root/usr/share/rpm), later rewritten by the rpmdb stage.
+	base     *ostree.Commit
+	root     string
+	basePkgs []rpmdb.Package
+	pool     *solv.Pool
+	tx       *solv.Transaction
+	mds      map[string]*rpmmd.Metadata
+	toLayer  []solv.Package // installs and replacements
+
+	rpms        []fetched           // fetch
+	layers      []*rpmimport.Result // import
+	removePaths []string            // conflicts: base files of removed packages
+	all         []rpmdb.Package     // rpmdb: the packages of the new tree
+	spec        ostree.ComposeSpec  // commit
+	res         *Result
+
+	// finished is set by a stage after which nothing is left to do.
+	finished bool
+}
+
+func (cs *composition) close() {
+	if cs.pool != nil {
+		cs.pool.Close()
 	}
 }

@@ -3,7 +3,7 @@ package layering
 import (
 	"context"
 	"fmt"
-	"os/exec"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -36,48 +36,18 @@ func rpmPath(tree string) string {
 	return tree
 }
 
-// filesOfBasePackages lists the non-directory paths of the base that belong to
-// the packages being removed (directories may hold other packages' files).
-func (c *Composer) filesOfBasePackages(ctx context.Context, base, root string, removed []rpmdb.Package) ([]string, error) {
-	if len(removed) == 0 {
-		return nil, nil
-	}
-	var candidates []string
-	for _, pkg := range removed {
-		out, err := exec.CommandContext(ctx, "rpm", "--dbpath", filepath.Join(root, "usr/share/rpm"), "-ql", pkg.NEVRA()).Output()
-		if err != nil {
-			return nil, fmt.Errorf("listing files of base package %s: %w", pkg.NEVRA(), err)
-		}
-		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-			candidates = append(candidates, treePath(line))
-		}
-	}
-	found, err := c.Repo.LookupTree(ctx, base, candidates)
+// conflictsStage finds the base files of the packages being removed and
+// refuses a composition in which a file would be shipped differently by two
+// packages, or by a package and the base. Both questions go to the base tree
+// in one lookup.
+func (c *Composer) conflictsStage(ctx context.Context, cs *composition) error {
+	candidates, err := filesOfBasePackages(ctx, cs.root, cs.res.Removed)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var paths []string
-	for p, e := range found {
-		if e.Type != 'd' {
-			paths = append(paths, p)
-		}
-	}
-	sort.Strings(paths)
-	return paths, nil
-}
-
-// checkConflicts refuses a composition in which a file would be shipped
-// differently by two packages, or by a package and the base. Identical files
-// (same content, mode and owner) may be shared, as rpm allows. Only the base
-// paths the layers ship are looked at: the base is never walked whole.
-func (c *Composer) checkConflicts(ctx context.Context, base, root string, removed []string, layers []*rpmimport.Result) error {
-	type owned struct {
-		entry ostree.TreeEntry
-		owner string
-	}
-	layerEntries := make([][]ostree.TreeEntry, len(layers))
-	var paths []string
-	for i, layer := range layers {
+	layerEntries := make([][]ostree.TreeEntry, len(cs.layers))
+	paths := candidates
+	for i, layer := range cs.layers {
 		entries, err := c.Repo.ListTree(ctx, layer.Commit, "/")
 		if err != nil {
 			return fmt.Errorf("listing package %s: %w", layer.Name, err)
@@ -87,9 +57,56 @@ func (c *Composer) checkConflicts(ctx context.Context, base, root string, remove
 			paths = append(paths, e.Path)
 		}
 	}
-	baseEntries, err := c.Repo.LookupTree(ctx, base, paths)
+	baseEntries, err := c.Repo.LookupTree(ctx, cs.base.Checksum, paths)
 	if err != nil {
 		return err
+	}
+	cs.removePaths = removable(baseEntries, candidates)
+	return checkConflicts(ctx, cs.root, baseEntries, cs.removePaths, cs.layers, layerEntries)
+}
+
+// filesOfBasePackages lists the paths, as the tree has them, that the rpmdb
+// of root records for the packages being removed.
+func filesOfBasePackages(ctx context.Context, root string, removed []rpmdb.Package) ([]string, error) {
+	var candidates []string
+	for _, pkg := range removed {
+		files, err := rpmdb.Files(ctx, root, pkg.NEVRA())
+		if err != nil {
+			return nil, fmt.Errorf("base package: %w", err)
+		}
+		for _, f := range files {
+			candidates = append(candidates, treePath(f))
+		}
+	}
+	return candidates, nil
+}
+
+// removable keeps the candidates the base has as non-directories (directories
+// may hold other packages' files), sorted.
+func removable(base map[string]ostree.TreeEntry, candidates []string) []string {
+	keep := map[string]bool{}
+	for _, p := range candidates {
+		p = path.Clean("/" + p)
+		if e, ok := base[p]; ok && e.Type != 'd' {
+			keep[p] = true
+		}
+	}
+	var paths []string
+	for p := range keep {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	return paths
+}
+
+// checkConflicts compares each layer's entries with the base's entries at the
+// same paths and with the layers before it. Identical files (same content,
+// mode and owner) may be shared, as rpm allows. Only the base paths the
+// layers ship are looked at: the base is never walked whole.
+func checkConflicts(ctx context.Context, root string, baseEntries map[string]ostree.TreeEntry, removed []string, layers []*rpmimport.Result, layerEntries [][]ostree.TreeEntry) error {
+	type owned struct {
+		entry ostree.TreeEntry
+		owner string
 	}
 	seen := map[string]owned{}
 	for p, e := range baseEntries {
@@ -100,7 +117,7 @@ func (c *Composer) checkConflicts(ctx context.Context, base, root string, remove
 	}
 	var conflicts []string
 	for i, layer := range layers {
-		nevra := layerNEVRA(layer)
+		nevra := layer.NEVRA()
 		for _, e := range layerEntries[i] {
 			prev, ok := seen[e.Path]
 			if !ok {
@@ -136,18 +153,9 @@ func sameFile(a, b ostree.TreeEntry) bool {
 
 // baseOwner names the base package that ships path, for conflict messages.
 func baseOwner(ctx context.Context, root, path string) string {
-	out, err := exec.CommandContext(ctx, "rpm", "--dbpath", filepath.Join(root, "usr/share/rpm"), "-qf",
-		"--qf", "%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\n", rpmPath(path)).Output()
+	pkg, err := rpmdb.Owner(ctx, root, rpmPath(path))
 	if err != nil {
 		return "the base image"
 	}
-	return "base package " + strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
-}
-
-func layerNEVRA(r *rpmimport.Result) string {
-	evr := r.Version + "-" + r.Release
-	if r.Epoch != 0 {
-		evr = fmt.Sprintf("%d:%s", r.Epoch, evr)
-	}
-	return fmt.Sprintf("%s-%s.%s", r.Name, evr, r.Arch)
+	return "base package " + pkg.NEVRA()
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/strata-os/strata/internal/nevra"
 	"github.com/strata-os/strata/internal/ostree"
 	"github.com/strata-os/strata/internal/solv"
 	"github.com/strata-os/strata/tests/fixture"
@@ -83,7 +84,7 @@ func TestScriptletsOfOrdersPhases(t *testing.T) {
 	}
 	var in []fetched
 	for _, name := range []string{"a-1-1.noarch.rpm", "b-1-1.noarch.rpm", "c-1-1.noarch.rpm"} {
-		in = append(in, fetched{pkg: solv.Package{Name: name[:1], Version: "1", Release: "1", Arch: "noarch"}, path: pkgs[name]})
+		in = append(in, fetched{pkg: solv.Package{Package: nevra.Package{Name: name[:1], Version: "1", Release: "1", Arch: "noarch"}}, path: pkgs[name]})
 	}
 	scripts, err := scriptletsOf(in)
 	if err != nil {
@@ -144,5 +145,25 @@ func TestAccountsReadFromBase(t *testing.T) {
 	}
 	if opts.Users["polkitd"] != 998 || opts.Users["local"] != 1000 || opts.Groups["polkitd"] != 996 {
 		t.Errorf("users %v groups %v", opts.Users, opts.Groups)
+	}
+}
+
+// TestRemovableKeepsBaseFilesOnly: of a removed package's paths, only those
+// the base has as files or links are taken out; directories stay (other
+// packages may own files in them) and each path is named once.
+func TestRemovableKeepsBaseFilesOnly(t *testing.T) {
+	base := map[string]ostree.TreeEntry{
+		"/usr/bin/x":      {Path: "/usr/bin/x", Type: 'f'},
+		"/usr/lib/x.so":   {Path: "/usr/lib/x.so", Type: 'l'},
+		"/usr/share/x":    {Path: "/usr/share/x", Type: 'd'},
+		"/usr/bin/others": {Path: "/usr/bin/others", Type: 'f'},
+	}
+	got := removable(base, []string{"/usr/lib/x.so", "/usr/share/x", "/usr/bin/x", "/usr/bin/x", "/usr/share/x/missing"})
+	want := []string{"/usr/bin/x", "/usr/lib/x.so"}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("removable = %q, want %q", got, want)
+	}
+	if got := removable(base, nil); got != nil {
+		t.Errorf("removable of nothing = %q, want nil", got)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/strata-os/strata/internal/ostree"
@@ -36,23 +35,13 @@ func layeredMetadata(base *ostree.Commit, req Request, all []rpmdb.Package, res 
 		"rpmostree.packages":               requested,
 		"rpmostree.removed-base-packages":  nonNil(removed),
 		"rpmostree.replaced-base-packages": nonNil(replaced),
-		"rpmostree.rpmdb.pkglist":          pkglist(all),
+		"rpmostree.rpmdb.pkglist":          rpmdb.PkgList(all),
 		"rpmostree.state-sha512":           stateChecksum(base.Checksum, requested, append(localNames(req.LocalPackages), localNames(req.ReplaceLocal)...), removed),
 	}
 	if base.Version != "" {
 		md["version"] = base.Version
 	}
 	return md
-}
-
-// pkglist is rpmostree.rpmdb.pkglist: (name, epoch, version, release, arch)
-// of every package in the tree.
-func pkglist(pkgs []rpmdb.Package) [][5]string {
-	out := make([][5]string, 0, len(pkgs))
-	for _, p := range pkgs {
-		out = append(out, [5]string{p.Name, strconv.FormatUint(uint64(p.Epoch), 10), p.Version, p.Release, p.Arch})
-	}
-	return out
 }
 
 // stateChecksum identifies the request a layered commit was built from: the

@@ -7,11 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 
-	"github.com/strata-os/strata/internal/rpmimport"
 	"github.com/strata-os/strata/internal/rpmmd"
 	"github.com/strata-os/strata/internal/solv"
+	"github.com/strata-os/strata/rpmdb"
 )
 
 // Where composition keeps its caches, under Composer.CacheDir.
@@ -74,6 +75,52 @@ func (c *Composer) cachedMetadata(repos []rpmmd.Repo, required bool, p Progress)
 		out[r.ID] = md
 	}
 	return out, nil
+}
+
+// resolveStage reads the base commit (once: later stages use its checksum),
+// checks out its rpmdb (the installed set; nothing else of the base is
+// checked out), solves the request against it and tells the user what the
+// composition will do. A dry run ends here.
+func (c *Composer) resolveStage(ctx context.Context, cs *composition) error {
+	base, err := c.Repo.ReadCommit(cs.req.Base)
+	if err != nil {
+		return fmt.Errorf("reading base commit %s: %w", cs.req.Base, err)
+	}
+	cs.base = base
+	if err := os.MkdirAll(filepath.Join(cs.root, "usr/share"), 0o755); err != nil {
+		return err
+	}
+	if err := c.Repo.CheckoutSubpath(ctx, base.Checksum, "/"+rpmdb.Dir, filepath.Join(cs.root, rpmdb.Dir)); err != nil {
+		return fmt.Errorf("reading the rpmdb of base commit %s: %w", cs.req.Base, err)
+	}
+	if cs.basePkgs, err = rpmdb.List(ctx, cs.root); err != nil {
+		return err
+	}
+	tx, pool, mds, err := c.resolve(ctx, cs.req, cs.root, cs.p)
+	if err != nil {
+		return err
+	}
+	cs.pool, cs.tx, cs.mds = pool, tx, mds
+	res := cs.res
+	res.Added = tx.Install
+	for _, name := range cs.req.RemoveBase {
+		if pkg, ok := findByName(cs.basePkgs, name); ok {
+			res.Removed = append(res.Removed, pkg)
+		}
+	}
+	// A replacement is an upgrade (or downgrade) of a base package: its files
+	// and rpmdb entry go, the replacement is layered like any other package.
+	cs.toLayer = append([]solv.Package{}, tx.Install...)
+	for _, u := range tx.Upgrade {
+		if old, ok := findByName(cs.basePkgs, u.Old.Name); ok {
+			res.Removed = append(res.Removed, old)
+		}
+		res.Replaced = append(res.Replaced, u.New)
+		cs.toLayer = append(cs.toLayer, u.New)
+	}
+	describe(tx, res, cs.p)
+	cs.finished = cs.req.DryRun
+	return nil
 }
 
 // resolve loads the base's installed set and the repos into a libsolv pool and
@@ -162,75 +209,29 @@ func quoteList(names []string) string {
 	return "packages " + strings.Join(q, ", ") + " are"
 }
 
-// fetched is a package file ready for import and the rpmdb.
-type fetched struct {
-	pkg  solv.Package
-	path string
+func findByName(pkgs []rpmdb.Package, name string) (rpmdb.Package, bool) {
+	for _, p := range pkgs {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return rpmdb.Package{}, false
 }
 
-// fetch makes every package to layer available as a local file: local
-// packages as given, repo packages from the package cache or downloaded
-// (checksums verified).
-func (c *Composer) fetch(ctx context.Context, pkgs []solv.Package, mds map[string]*rpmmd.Metadata, p Progress) ([]fetched, error) {
-	dir := filepath.Join(c.CacheDir, packageCacheDir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
+// describe tells the user what the composition will do before it does it.
+func describe(tx *solv.Transaction, res *Result, p Progress) {
+	var lines []string
+	for _, pkg := range tx.Install {
+		lines = append(lines, "  "+pkg.NEVRA())
 	}
-	cache := c.MetadataCache()
-	var out []fetched
-	var toDownload []solv.Package
-	for _, pkg := range pkgs {
-		if pkg.LocalPath != "" {
-			out = append(out, fetched{pkg, pkg.LocalPath})
-			continue
-		}
-		path := filepath.Join(dir, pkg.NEVRA()+".rpm")
-		if _, err := os.Stat(path); err == nil {
-			out = append(out, fetched{pkg, path})
-			continue
-		}
-		toDownload = append(toDownload, pkg)
+	sort.Strings(lines)
+	if len(lines) > 0 {
+		p.Message(fmt.Sprintf("Packages to layer: %d\n%s", len(lines), strings.Join(lines, "\n")))
 	}
-	if len(toDownload) > 0 {
-		p.TaskBegin(fmt.Sprintf("Downloading %d package(s)", len(toDownload)))
-		for i, pkg := range toDownload {
-			md := mds[pkg.RepoID]
-			if md == nil {
-				return nil, fmt.Errorf("package %s comes from repo %s, whose metadata is not loaded", pkg.NEVRA(), pkg.RepoID)
-			}
-			path := filepath.Join(dir, pkg.NEVRA()+".rpm")
-			if err := cache.DownloadPackage(ctx, md, pkg.Location, pkg.ChecksumType, pkg.Checksum, path, nil); err != nil {
-				return nil, fmt.Errorf("downloading %s: %w", pkg.NEVRA(), err)
-			}
-			p.Percent(fmt.Sprintf("Downloading %s", pkg.NEVRA()), uint32((i+1)*100/len(toDownload)))
-			out = append(out, fetched{pkg, path})
-		}
-		p.TaskEnd("done")
+	for _, pkg := range res.Removed {
+		p.Message("Removing base package: " + pkg.NEVRA())
 	}
-	return out, nil
-}
-
-// importAll turns each package into its own commit, reusing earlier imports.
-func (c *Composer) importAll(ctx context.Context, pkgs []fetched, accounts rpmimport.Options, res *Result, p Progress) ([]*rpmimport.Result, error) {
-	p.TaskBegin(fmt.Sprintf("Importing %d package(s)", len(pkgs)))
-	var layers []*rpmimport.Result
-	for _, f := range pkgs {
-		opts := accounts
-		opts.RepoID = f.pkg.RepoID
-		r, err := rpmimport.Import(ctx, c.Repo, f.path, opts)
-		if err != nil {
-			return nil, err
-		}
-		if r.Reused {
-			res.Reused++
-		} else {
-			res.Imported++
-		}
-		layers = append(layers, r)
+	for _, pkg := range res.Replaced {
+		p.Message("Replacing base package with: " + pkg.NEVRA())
 	}
-	p.TaskEnd(fmt.Sprintf("done (%d imported, %d reused)", res.Imported, res.Reused))
-	if c.Log != nil {
-		c.Log.WithFields(map[string]any{"imported": res.Imported, "reused": res.Reused}).Info("packages imported")
-	}
-	return layers, nil
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/cavaliergopher/rpm"
+
+	"github.com/strata-os/strata/internal/ostree"
 )
 
 // RPM header tags of the install-time scriptlets and their interpreters.
@@ -82,6 +84,50 @@ func openHeader(path string) (pkg *rpm.Package, err error) {
 		}
 	}()
 	return rpm.Open(path)
+}
+
+// scriptletsStage runs the layered packages' install scriptlets, when they
+// have any, and recomposes the commit with the /etc they produced.
+func (c *Composer) scriptletsStage(ctx context.Context, cs *composition) error {
+	scripts, err := scriptletsOf(cs.rpms)
+	if err != nil {
+		return err
+	}
+	if len(scripts) == 0 {
+		return nil
+	}
+	commit, err := c.withScriptlets(ctx, cs.work, cs.res.Commit, cs.spec, scripts, cs.p)
+	if err != nil {
+		return err
+	}
+	cs.res.Commit = commit
+	return nil
+}
+
+// withScriptlets runs the scriptlets against a checkout of the composed
+// commit and recomposes it with the /etc they produced. Only compositions
+// with scriptlets pay for the checkout; it is hardlinked, and /usr stays
+// read-only so the repo's objects cannot be touched.
+func (c *Composer) withScriptlets(ctx context.Context, work, commit string, spec ostree.ComposeSpec, scripts []scriptlet, p Progress) (string, error) {
+	p.TaskBegin("Running scriptlets")
+	tree := filepath.Join(work, "tree")
+	if err := c.Repo.Checkout(ctx, commit, tree); err != nil {
+		return "", fmt.Errorf("checking out for scriptlets: %w", err)
+	}
+	for _, dir := range []string{"etc", "var", "tmp", "run", "proc", "dev"} {
+		if err := os.MkdirAll(filepath.Join(tree, dir), 0o755); err != nil {
+			return "", err
+		}
+	}
+	etc := filepath.Join(spec.Overlay, "usr/etc")
+	if out, err := exec.CommandContext(ctx, "cp", "-a", filepath.Join(tree, "usr/etc"), etc).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("copying /etc for scriptlets: %v: %s", err, out)
+	}
+	if err := runScriptlets(ctx, tree, etc, scripts, p); err != nil {
+		return "", err
+	}
+	p.TaskEnd("done")
+	return c.Repo.Compose(ctx, spec)
 }
 
 // runScriptlets runs each scriptlet in bubblewrap with tree as / (read-only:

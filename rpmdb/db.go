@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/strata-os/strata/internal/nevra"
 )
 
 // Dir is where a tree keeps its rpmdb, relative to the tree's root (rpm-ostree
@@ -71,7 +73,7 @@ func parseQuery(out []byte) ([]Package, error) {
 		}
 		pkgs = append(pkgs, Package{Name: f[0], Epoch: uint32(epoch), Version: f[2], Release: f[3], Arch: f[4]})
 	}
-	sortPackages(pkgs)
+	nevra.Sort(pkgs)
 	return pkgs, nil
 }
 

@@ -1,7 +1,9 @@
 // Package rpmdb owns the rpm database inside an OSTree-shaped tree (it lives
 // in usr/share/rpm, sqlite backend): listing, registering and erasing
-// package headers, comparing versions, diffing two package lists, and the
-// package-list value that commits carry as metadata.
+// package headers, asking which files a package has and who owns a path,
+// and the package-list value that commits carry as metadata. Every rpm
+// invocation of strata lives here. The package vocabulary (identity,
+// comparison, diffs) is internal/nevra's; rpmdb re-exports its names.
 //
 // It never parses or writes the database itself: every read and write goes
 // through the real rpm binary, so the result is exactly what rpm on the

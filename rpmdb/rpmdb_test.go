@@ -232,3 +232,30 @@ func TestParseQuery(t *testing.T) {
 		}
 	}
 }
+
+// TestFilesAndOwner asks the rpmdb which files a package has and who owns
+// a path, as layering does for removed base packages and conflict messages.
+func TestFilesAndOwner(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	files := buildRPMs(t, []fixture.Package{simplePkg("alpha", "1.0", "1", "a")})
+	root := t.TempDir()
+	if err := Add(ctx, root, []string{files["alpha-1.0-1.noarch.rpm"]}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Files(ctx, root, "alpha-1.0-1.noarch")
+	if err != nil || !reflect.DeepEqual(got, []string{"/usr/share/alpha/a"}) {
+		t.Errorf("Files = %q, %v", got, err)
+	}
+	if _, err := Files(ctx, root, "nosuch-1-1.noarch"); err == nil {
+		t.Error("Files of a package that is not installed succeeded")
+	}
+	owner, err := Owner(ctx, root, "/usr/share/alpha/a")
+	if err != nil || owner.NEVRA() != "alpha-1.0-1.noarch" {
+		t.Errorf("Owner = %v, %v", owner, err)
+	}
+	if _, err := Owner(ctx, root, "/usr/share/nobody"); err == nil {
+		t.Error("Owner of an unowned path succeeded")
+	}
+	cleanLeftovers(filepath.Join(root, Dir))
+}

@@ -24,7 +24,7 @@ func Identify(path string) (*Result, error) {
 		return nil, fmt.Errorf("not a valid RPM: %w", err)
 	}
 	return &Result{
-		Ref:  Ref(pkg.Name, pkg.Epoch, pkg.Version, pkg.Release, pkg.Arch),
-		Name: pkg.Name, Epoch: pkg.Epoch, Version: pkg.Version, Release: pkg.Release, Arch: pkg.Arch,
+		Ref:     Ref(pkg.Name, pkg.Epoch, pkg.Version, pkg.Release, pkg.Arch),
+		Package: pkg.Package,
 	}, nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/strata-os/strata/internal/nevra"
 	"github.com/strata-os/strata/internal/ostree"
 )
 
@@ -42,20 +43,13 @@ type Options struct {
 
 // Result describes an imported (or already present) package.
 type Result struct {
-	Ref, Commit            string
-	Name                   string
-	Epoch                  uint32
-	Version, Release, Arch string
-	StateSHA512            string
+	Ref, Commit string
+	// The package's identity; its NEVRA method gives the rpmostree.nevra form.
+	nevra.Package
+	StateSHA512 string
 	// Reused is set when the ref already held this exact package: nothing
 	// was written and the payload was not read.
 	Reused bool
-}
-
-// NEVRA is name-[epoch:]version-release.arch.
-func (r *Result) NEVRA() string {
-	p := pkgInfo{Name: r.Name, Epoch: r.Epoch, Version: r.Version, Release: r.Release, Arch: r.Arch}
-	return p.nevra()
 }
 
 // Stats counts import outcomes so callers (and tests) can tell "a second
@@ -96,12 +90,12 @@ func Import(ctx context.Context, repo *ostree.Repo, path string, opts Options) (
 	}
 	state := sha512.Sum512(hdrs.prefix)
 	res := &Result{
-		Ref:  Ref(pkg.Name, pkg.Epoch, pkg.Version, pkg.Release, pkg.Arch),
-		Name: pkg.Name, Epoch: pkg.Epoch, Version: pkg.Version, Release: pkg.Release, Arch: pkg.Arch,
+		Ref:         Ref(pkg.Name, pkg.Epoch, pkg.Version, pkg.Release, pkg.Arch),
+		Package:     pkg.Package,
 		StateSHA512: hex.EncodeToString(state[:]),
 	}
 	fail := func(err error) (*Result, error) {
-		return nil, fmt.Errorf("importing %s: %w", pkg.nevra(), err)
+		return nil, fmt.Errorf("importing %s: %w", pkg.NEVRA(), err)
 	}
 	if csum, ok, err := existing(repo, res); err != nil {
 		return fail(err)
@@ -129,13 +123,13 @@ func Import(ctx context.Context, repo *ostree.Repo, path string, opts Options) (
 		MetaHeader:    hdrs.prefix,
 		MetaHeaderSHA: hex.EncodeToString(headerSHA[:]),
 		MetaState:     res.StateSHA512,
-		MetaNEVRA:     pkg.nevra(),
+		MetaNEVRA:     pkg.NEVRA(),
 		MetaFormat:    importFormatVer,
 	}
 	if opts.RepoID != "" {
 		md[MetaRepo] = opts.RepoID
 	}
-	csum, err := repo.CommitDir(ctx, root, "", pkg.nevra(), md, res.Ref)
+	csum, err := repo.CommitDir(ctx, root, "", pkg.NEVRA(), md, res.Ref)
 	if err != nil {
 		return fail(err)
 	}

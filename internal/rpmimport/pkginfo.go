@@ -3,6 +3,8 @@ package rpmimport
 import (
 	"fmt"
 	"strings"
+
+	"github.com/strata-os/strata/internal/nevra"
 )
 
 // File flags (rpmfileAttrs) that matter here.
@@ -10,14 +12,13 @@ const fileFlagGhost = 1 << 6
 
 // pkgInfo is the part of the main header an import needs.
 type pkgInfo struct {
-	Name, Version, Release, Arch string
-	Epoch                        uint32
-	BuildTime                    uint64
-	PayloadCompressor            string
-	PayloadDigest                string // hex, of the compressed payload; "" if absent
-	PayloadDigestAlgo            uint64
-	FileDigestAlgo               uint64
-	Files                        []rpmFile
+	nevra.Package
+	BuildTime         uint64
+	PayloadCompressor string
+	PayloadDigest     string // hex, of the compressed payload; "" if absent
+	PayloadDigestAlgo uint64
+	FileDigestAlgo    uint64
+	Files             []rpmFile
 }
 
 // rpmFile is one entry of the header's file list, as the package states it.
@@ -36,18 +37,6 @@ type rpmFile struct {
 }
 
 func (f rpmFile) ghost() bool { return f.Flags&fileFlagGhost != 0 }
-
-// nevra is name-[epoch:]version-release.arch, the form rpm prints.
-func (p *pkgInfo) nevra() string {
-	return fmt.Sprintf("%s-%s.%s", p.Name, p.evr(), p.Arch)
-}
-
-func (p *pkgInfo) evr() string {
-	if p.Epoch != 0 {
-		return fmt.Sprintf("%d:%s-%s", p.Epoch, p.Version, p.Release)
-	}
-	return p.Version + "-" + p.Release
-}
 
 // readPkgInfo decodes and sanity-checks the main header.
 func readPkgInfo(h *header) (*pkgInfo, error) {

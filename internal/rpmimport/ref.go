@@ -2,8 +2,9 @@ package rpmimport
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
+
+	"github.com/strata-os/strata/internal/nevra"
 )
 
 // RefPrefix is the ref namespace of imported packages.
@@ -24,10 +25,7 @@ func Ref(name string, epoch uint32, version, release, arch string) string {
 	b.WriteString(RefPrefix)
 	quoteRefPart(&b, name)
 	b.WriteByte('/')
-	if epoch != 0 {
-		quoteRefPart(&b, strconv.FormatUint(uint64(epoch), 10)+":")
-	}
-	quoteRefPart(&b, version+"-"+release)
+	quoteRefPart(&b, nevra.FormatEVR(epoch, version, release))
 	b.WriteByte('.')
 	quoteRefPart(&b, arch)
 	return b.String()

@@ -4,15 +4,14 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/strata-os/strata/internal/nevra"
 )
 
 // Package is one solvable as the callers see it.
 type Package struct {
-	Name    string
-	Epoch   uint32
-	Version string
-	Release string
-	Arch    string
+	// The solvable's identity; NEVRA and EVR come with it.
+	nevra.Package
 	// RepoID is the id given to AddRepoMD, "@System" for the installed set
 	// and "@commandline" for local files.
 	RepoID string
@@ -26,29 +25,6 @@ type Package struct {
 	DownloadSize int64
 	// LocalPath is the file a @commandline package was read from.
 	LocalPath string
-}
-
-// NEVRA is name-[epoch:]version-release.arch, the epoch left out when zero.
-func (p Package) NEVRA() string {
-	if p.Epoch != 0 {
-		return fmt.Sprintf("%s-%d:%s-%s.%s", p.Name, p.Epoch, p.Version, p.Release, p.Arch)
-	}
-	return fmt.Sprintf("%s-%s-%s.%s", p.Name, p.Version, p.Release, p.Arch)
-}
-
-// splitEVR splits libsolv's "[epoch:]version[-release]" string.
-func splitEVR(evr string) (epoch uint32, version, release string) {
-	if i := strings.IndexByte(evr, ':'); i >= 0 {
-		if e, err := strconv.ParseUint(evr[:i], 10, 32); err == nil {
-			epoch = uint32(e)
-		}
-		evr = evr[i+1:]
-	}
-	version = evr
-	if i := strings.LastIndexByte(evr, '-'); i >= 0 {
-		version, release = evr[:i], evr[i+1:]
-	}
-	return epoch, version, release
 }
 
 // Request is what the caller wants changed relative to the installed set.

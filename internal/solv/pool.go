@@ -28,6 +28,8 @@ import (
 	"strings"
 	"sync"
 	"unsafe"
+
+	"github.com/strata-os/strata/internal/nevra"
 )
 
 // rpmMacroMu serialises reading rpmdbs: libsolv selects the database through
@@ -326,14 +328,16 @@ func (p *Pool) AddRPMFile(path string) (Package, error) {
 // pkg converts solvable id to a Package.
 func (p *Pool) pkg(id C.Id) Package {
 	s := C.strata_solvable(p.pool, id)
-	epoch, version, release := splitEVR(C.GoString(C.pool_id2str(p.pool, s.evr)))
-	out := Package{
+	// libsolv's EVRs come from rpm headers and repo metadata, whose epochs
+	// are numbers; one that is not reads as epoch 0.
+	epoch, version, release, _ := nevra.ParseEVR(C.GoString(C.pool_id2str(p.pool, s.evr)))
+	out := Package{Package: nevra.Package{
 		Name:    C.GoString(C.pool_id2str(p.pool, s.name)),
 		Epoch:   epoch,
 		Version: version,
 		Release: release,
 		Arch:    C.GoString(C.pool_id2str(p.pool, s.arch)),
-	}
+	}}
 	if s.repo != nil {
 		out.RepoID = C.GoString(s.repo.name)
 	}

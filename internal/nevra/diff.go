@@ -1,32 +1,6 @@
-package rpmdb
+package nevra
 
 import "sort"
-
-// ChangeType says how a package differs between two lists. The values are
-// rpm-ostree's (RpmOstreePackageDiffTypes, 0-based), which D-Bus clients see
-// as the "u" of the rpm-diff tuples, so they can go on the wire unchanged.
-type ChangeType uint32
-
-const (
-	Added      ChangeType = 0
-	Removed    ChangeType = 1
-	Upgraded   ChangeType = 2
-	Downgraded ChangeType = 3
-)
-
-func (t ChangeType) String() string {
-	switch t {
-	case Added:
-		return "added"
-	case Removed:
-		return "removed"
-	case Upgraded:
-		return "upgraded"
-	case Downgraded:
-		return "downgraded"
-	}
-	return "unknown"
-}
 
 // Change is one package difference. Old is nil for Added, New is nil for
 // Removed; both are set for Upgraded and Downgraded.
@@ -67,15 +41,10 @@ func Diff(from, to []Package) []Change {
 		if a.Type != b.Type {
 			return a.Type < b.Type
 		}
-		if changeArch(a) != changeArch(b) {
-			return changeArch(a) < changeArch(b)
-		}
-		return Compare(changePkg(a), changePkg(b)) < 0
+		return Less(changePkg(a), changePkg(b))
 	})
 	return out
 }
-
-func changeArch(c Change) string { return changePkg(c).Arch }
 
 // changePkg is the package a change is about: the new one when there is one.
 func changePkg(c Change) Package {

@@ -1,0 +1,35 @@
+package rpmdb
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// Files lists the paths rpm records for the installed package nevra in the
+// rpmdb of the tree at root, as rpm prints them (/etc, /bin… unmapped). The
+// database is opened read-only in place, which is fine for a private
+// checkout, not for a deployment (List copies it first).
+func Files(ctx context.Context, root, nevra string) ([]string, error) {
+	out, err := runRPM(ctx, "--dbpath", filepath.Join(root, Dir), "-ql", nevra)
+	if err != nil {
+		return nil, fmt.Errorf("listing files of %s: %w", nevra, err)
+	}
+	return strings.Split(strings.TrimSpace(string(out)), "\n"), nil
+}
+
+// Owner names the installed package that ships path (as rpm records paths)
+// in the rpmdb of the tree at root. When several own it, the first by name
+// is returned.
+func Owner(ctx context.Context, root, path string) (Package, error) {
+	out, err := runRPM(ctx, "--dbpath", filepath.Join(root, Dir), "-qf", "--qf", queryFormat, path)
+	if err != nil {
+		return Package{}, fmt.Errorf("finding the owner of %s: %w", path, err)
+	}
+	pkgs, err := parseQuery(out)
+	if err != nil || len(pkgs) == 0 {
+		return Package{}, fmt.Errorf("finding the owner of %s: no package in rpm's answer", path)
+	}
+	return pkgs[0], nil
+}
