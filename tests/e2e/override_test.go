@@ -68,25 +68,6 @@ func TestBaseCommitsSurvivePruning(t *testing.T) {
 	}
 }
 
-// TestCleanupBaseDropsUnusedPackages: once no deployment contains a layered
-// package, cleanup -b lets its import go; packages still deployed stay.
-func TestCleanupBaseDropsUnusedPackages(t *testing.T) {
-	e := newLayeringEnv(t)
-	e.mustStrata("install", "demo-extra")
-	e.mustStrata("install", "demo-app")
-	e.mustStrata("uninstall", "demo-extra")
-	e.mustStrata("cleanup", "-r", "-b")
-	refs := e.pkgRefs()
-	if _, ok := refs["rpmostree/pkg/demo-extra/1.0-1.noarch"]; ok {
-		t.Errorf("demo-extra's import survived cleanup -b although no deployment has it: %v", refs)
-	}
-	if _, ok := refs["rpmostree/pkg/demo-app/1.0-1.noarch"]; !ok {
-		t.Errorf("cleanup -b dropped demo-app, which the default deployment has: %v", refs)
-	}
-	e.mustStrata("install", "demo-extra") // imported again
-	e.expectRPMs(e.deploymentDir(0), []string{"demo-extra-1.0-1.noarch", "demo-app-1.0-1.noarch"}, nil)
-}
-
 // TestRebaseWithPackages: the D-Bus Rebase call can layer packages in the same
 // transaction (rpm-ostree's `packages` argument).
 func TestRebaseWithPackages(t *testing.T) {

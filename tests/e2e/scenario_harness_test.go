@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -64,6 +65,9 @@ type state struct {
 	noPkgRefs bool
 	// sysrootFiles must exist, relative to the sysroot (e.g. the RPM cache).
 	sysrootFiles []string
+	// bootOptions must be in the default deployment's boot entry options
+	// line, noBootOptions must not.
+	bootOptions, noBootOptions []string
 }
 
 // deployment is what a scenario expects of one deployment.
@@ -245,6 +249,19 @@ func (e *env) expectState(want state) {
 			e.t.Errorf("packages were imported: %v", refs)
 		}
 	}
+	if len(want.bootOptions)+len(want.noBootOptions) > 0 {
+		opts := e.bootEntryOptions()
+		for _, o := range want.bootOptions {
+			if !strings.Contains(opts, o) {
+				e.t.Errorf("boot entry options %q lack %q", opts, o)
+			}
+		}
+		for _, o := range want.noBootOptions {
+			if strings.Contains(opts, o) {
+				e.t.Errorf("boot entry options %q still have %q", opts, o)
+			}
+		}
+	}
 	for _, f := range want.sysrootFiles {
 		if _, err := os.Stat(filepath.Join(e.host.Sysroot, f)); err != nil {
 			e.t.Errorf("sysroot lacks %s: %v", f, err)
@@ -300,4 +317,32 @@ func (e *env) expectDeployment(index int, got layeredDeployment, want deployment
 	if len(want.rpms)+len(want.noRPMs) > 0 {
 		e.expectRPMs(dir, want.rpms, want.noRPMs)
 	}
+}
+
+// bootEntryOptions returns the options line of the default deployment's boot
+// loader entry, as libostree wrote it.
+func (e *env) bootEntryOptions() string {
+	e.t.Helper()
+	entries, _ := filepath.Glob(filepath.Join(e.host.Sysroot, "boot/loader/entries/ostree-*.conf"))
+	best, bestVersion := "", -1
+	for _, path := range entries {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		var version int
+		var options string
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "version "); ok {
+				version, _ = strconv.Atoi(strings.TrimSpace(v))
+			}
+			if v, ok := strings.CutPrefix(line, "options "); ok {
+				options = v
+			}
+		}
+		if version > bestVersion {
+			best, bestVersion = options, version
+		}
+	}
+	return best
 }

@@ -61,6 +61,15 @@ func baseScenarios() []scenario {
 		{name: "upgrade/reboot-on-unbooted-host", host: plainHost, steps: []step{
 			{args: cmd("upgrade", "--reboot"), stdout: []string{"Not rebooting"}, then: &state{versions: "2.0 1.0"}},
 		}},
+		{name: "kargs/append-replace-delete", host: plainHost, steps: []step{
+			{args: cmd("kargs", "--append=strata.test=1", "--append=quiet"), stdout: []string{"Kernel arguments updated."},
+				// kargs deploys the same commit again.
+				then: &state{versions: "1.0 1.0", bootOptions: []string{"strata.test=1", "quiet"}}},
+			{args: cmd("kargs"), stdout: []string{"strata.test=1"}},
+			{args: cmd("kargs", "--replace=strata.test=2", "--delete=quiet"),
+				then: &state{bootOptions: []string{"strata.test=2"}, noBootOptions: []string{"strata.test=1", "quiet"}}},
+			{args: cmd("kargs", "--delete=nosuch"), fails: true, stderr: []string{"not present"}},
+		}},
 		{name: "bad-input", host: plainHost, steps: []step{
 			{args: cmd("rebase", fixture.Remote+":nosuch/ref"), fails: true, stderr: []string{"nosuch/ref"}},
 			{args: cmd("deploy", "9.9"), fails: true, stderr: []string{"version 9.9 not found"}},
@@ -198,6 +207,18 @@ func layeringScenarios() []scenario {
 			{args: cmd("uninstall", "demo-extra"), fails: true, stderr: []string{"demo-extra", "not currently requested"}},
 			{args: cmd("install", "demo-extra")},
 			{args: cmd("install", "demo-extra"), fails: true, stderr: []string{"demo-extra", "already requested"}},
+		}},
+		// Once no deployment contains a layered package, cleanup -b lets its
+		// import go; packages still deployed stay.
+		{name: "cleanup/base-drops-unused-packages", host: layeringHost, steps: []step{
+			{args: cmd("install", "demo-extra")},
+			{args: cmd("install", "demo-app")},
+			{args: cmd("uninstall", "demo-extra")},
+			{args: cmd("cleanup", "-r", "-b"), then: &state{
+				refs: []string{"rpmostree/pkg/demo-app/1.0-1.noarch"}, noRefs: []string{"rpmostree/pkg/demo-extra/1.0-1.noarch"},
+			}},
+			// imported again
+			{args: cmd("install", "demo-extra"), then: &state{deployments: map[int]deployment{0: {rpms: []string{"demo-extra-1.0-1.noarch", "demo-app-1.0-1.noarch"}}}}},
 		}},
 		// A base package leaves the new deployment (files and rpmdb entry)
 		// and comes back with reset.
