@@ -87,43 +87,6 @@ func TestUpgradeAndCheck(t *testing.T) {
 	}
 }
 
-func TestDeployByVersionAndChecksum(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	e.mustStrata("deploy", "2.0")
-	if got := e.versions(); got != "2.0 1.0" {
-		t.Fatalf("after deploy 2.0: %q", got)
-	}
-	e.mustStrata("deploy", e.host.Versions["1.0"])
-	s := e.status()
-	if s.Deployments[0].Checksum != e.host.Versions["1.0"] {
-		t.Fatalf("after deploy by checksum: default is %s, want %s", s.Deployments[0].Checksum, e.host.Versions["1.0"])
-	}
-	// A deployed revision is pinned in the origin; upgrade follows the ref again.
-	e.mustStrata("upgrade")
-	if got := e.status().Deployments[0].Version; got != "2.0" {
-		t.Errorf("upgrade after deploy: default version %s, want 2.0", got)
-	}
-}
-
-func TestRebase(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	e.mustStrata("rebase", fixture.Remote+":"+fixture.DevelRef)
-	d := e.status().Deployments[0]
-	if d.Origin != fixture.Remote+":"+fixture.DevelRef || d.Version != "10.0" {
-		t.Fatalf("after rebase: origin %s version %s", d.Origin, d.Version)
-	}
-	// The old ref is purged (the previous deployment keeps its commit).
-	refs, err := exec.Command("ostree", "refs", "--repo="+filepath.Join(e.host.Sysroot, "ostree/repo")).CombinedOutput()
-	if err != nil || strings.Contains(string(refs), stableRefspec+"\n") || !strings.Contains(string(refs), fixture.DevelRef) {
-		t.Errorf("refs after rebase (%v):\n%s", err, refs)
-	}
-	// A bare ref keeps the remote.
-	e.mustStrata("rebase", fixture.StableRef)
-	if d := e.status().Deployments[0]; d.Origin != stableRefspec || d.Version != "2.0" {
-		t.Fatalf("after rebase back: origin %s version %s", d.Origin, d.Version)
-	}
-}
-
 func TestRollbackTwiceReturnsToStart(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	e.mustStrata("upgrade")
@@ -138,23 +101,6 @@ func TestRollbackTwiceReturnsToStart(t *testing.T) {
 	}
 	if end := e.ostreeStatus(); end != start {
 		t.Errorf("rollback twice is not the start:\n%s\nvs\n%s", start, end)
-	}
-}
-
-func TestRollbackWithoutTarget(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	e.expectFailure("No rollback deployment found", "rollback")
-}
-
-func TestCleanupRollback(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	e.mustStrata("upgrade")
-	if _, errOut, code := e.strata("cleanup"); code == 0 || !strings.Contains(errOut, "error:") {
-		t.Errorf("cleanup without flags: exit %d, %q", code, errOut)
-	}
-	e.mustStrata("cleanup", "-r")
-	if got := e.versions(); got != "2.0" {
-		t.Errorf("after cleanup -r: %q, want \"2.0\"", got)
 	}
 }
 
@@ -238,29 +184,6 @@ func TestDaemonRestartSeesSameState(t *testing.T) {
 	if after := e.mustStrata("status", "--json"); after != before {
 		t.Errorf("status changed across restart:\n%s\nvs\n%s", before, after)
 	}
-}
-
-func TestBadInput(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	t.Run("unknown refspec", func(t *testing.T) {
-		e.t = t
-		e.expectFailure("nosuch/ref", "rebase", fixture.Remote+":nosuch/ref")
-	})
-	t.Run("unknown version", func(t *testing.T) {
-		e.t = t
-		e.expectFailure("version 9.9 not found", "deploy", "9.9")
-	})
-	t.Run("unknown checksum", func(t *testing.T) {
-		e.t = t
-		e.expectFailure("error:", "deploy", strings.Repeat("ab", 32))
-	})
-	t.Run("unreachable remote", func(t *testing.T) {
-		e.t = t
-		if err := e.host.SetRemoteURL(e.ctx, "http://127.0.0.1:1"); err != nil {
-			t.Fatal(err)
-		}
-		e.expectFailure("remote \"demo\"", "upgrade")
-	})
 }
 
 func TestCorruptRemote(t *testing.T) {
@@ -348,27 +271,4 @@ func TestNotASysroot(t *testing.T) {
 		t.Errorf("stratad's error does not say what is wrong:\n%s", out)
 	}
 	e.daemonAlive() // the real daemon kept its name
-}
-
-// TestRebootOptionOnUnbootedHost: --reboot never reboots a machine that is not
-// booted from the sysroot (the one running the tests); it says so instead.
-func TestRebootOptionOnUnbootedHost(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	out := e.mustStrata("upgrade", "--reboot")
-	if !strings.Contains(out, "Not rebooting") {
-		t.Errorf("upgrade --reboot output does not explain the missing reboot:\n%s", out)
-	}
-	if got := e.versions(); got != "2.0 1.0" {
-		t.Errorf("after upgrade --reboot: %q", got)
-	}
-}
-
-func TestDeployDisallowDowngrade(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	e.mustStrata("deploy", "2.0")
-	e.expectFailure("older", "deploy", "--disallow-downgrade", "1.0")
-	e.mustStrata("deploy", "1.0") // deploy allows going back by default, as rpm-ostree does
-	if got := e.status().Deployments[0].Version; got != "1.0" {
-		t.Errorf("after deploy 1.0: default is %s", got)
-	}
 }

@@ -2,6 +2,11 @@
 // sysroots on a private system bus. Each test builds its own host (from a cached
 // golden copy), starts a bus and a daemon, runs CLI commands as a user would, and
 // checks the result with strata's JSON and with the ostree CLI itself.
+//
+// Most scenarios are data: rows of TestScenarios (scenarios_test.go), run by
+// one harness (scenario_harness_test.go). Add a row there for a new one; write
+// a function only for what a table cannot say (raw D-Bus clients, killing the
+// daemon, concurrent or cancelled transactions).
 package e2e
 
 import (

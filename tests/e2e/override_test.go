@@ -46,24 +46,6 @@ echo 'Tools, replaced.' > %{buildroot}/usr/share/demo-tools/README
 	}
 }
 
-// TestOverrideRemove: a base package leaves the new deployment (files and
-// rpmdb entry) and comes back with reset.
-func TestOverrideRemove(t *testing.T) {
-	e := newLayeringEnv(t)
-	e.mustStrata("override", "remove", "demo-tools")
-	dir := e.deploymentDir(0)
-	e.expectRPMs(dir, nil, []string{"demo-tools-1.0-1.noarch"})
-	if _, err := os.Stat(filepath.Join(dir, "usr/bin/demo-tool")); !os.IsNotExist(err) {
-		t.Errorf("usr/bin/demo-tool still there after override remove: %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "usr/bin/demo-hello")); err != nil {
-		t.Errorf("other base files went too: %v", err)
-	}
-	e.expectFailure("no override for package", "override", "reset", "demo-base-files")
-	e.mustStrata("override", "reset", "demo-tools")
-	e.expectRPMs(e.deploymentDir(0), []string{"demo-tools-1.0-1.noarch"}, nil)
-}
-
 // TestBaseCommitsSurvivePruning: the base of a layered deployment is held by
 // an rpmostree/base ref, so pruning keeps it while the deployment exists.
 func TestBaseCommitsSurvivePruning(t *testing.T) {
@@ -83,65 +65,6 @@ func TestBaseCommitsSurvivePruning(t *testing.T) {
 	e.mustStrata("cleanup", "-r")
 	if refs := e.ostreeOut("refs", "--repo="+e.sysrootRepo()); strings.Count(refs, "rpmostree/base/") != 1 {
 		t.Errorf("after dropping the rollback, want one base ref (the 2.0 base):\n%s", refs)
-	}
-}
-
-// TestInstallOfBasePackage: asking for a package the base already has is
-// refused with advice, recorded as an inactive request with --allow-inactive.
-func TestInstallOfBasePackage(t *testing.T) {
-	e := newLayeringEnv(t)
-	e.expectFailureNaming([]string{"install", "demo-tools"}, "demo-tools", "already provided by the base", "--allow-inactive")
-	e.mustStrata("install", "--allow-inactive", "demo-tools")
-	if d := e.layeredStatus()[0]; len(d.RequestedPackages) != 1 || d.RequestedPackages[0] != "demo-tools" {
-		t.Errorf("requested-packages = %v, want the inactive request recorded", d.RequestedPackages)
-	}
-	e.expectRPMs(e.deploymentDir(0), []string{"demo-tools-1.0-1.noarch"}, nil)
-}
-
-// TestCleanupBaseDropsUnusedPackages: once no deployment contains a layered
-// package, cleanup -b lets its import go; packages still deployed stay.
-func TestCleanupBaseDropsUnusedPackages(t *testing.T) {
-	e := newLayeringEnv(t)
-	e.mustStrata("install", "demo-extra")
-	e.mustStrata("install", "demo-app")
-	e.mustStrata("uninstall", "demo-extra")
-	e.mustStrata("cleanup", "-r", "-b")
-	refs := e.pkgRefs()
-	if _, ok := refs["rpmostree/pkg/demo-extra/1.0-1.noarch"]; ok {
-		t.Errorf("demo-extra's import survived cleanup -b although no deployment has it: %v", refs)
-	}
-	if _, ok := refs["rpmostree/pkg/demo-app/1.0-1.noarch"]; !ok {
-		t.Errorf("cleanup -b dropped demo-app, which the default deployment has: %v", refs)
-	}
-	e.mustStrata("install", "demo-extra") // imported again
-	e.expectRPMs(e.deploymentDir(0), []string{"demo-extra-1.0-1.noarch", "demo-app-1.0-1.noarch"}, nil)
-}
-
-// TestCacheOnly: --cache-only fetches nothing, and says what to do when the
-// cache lacks what is needed.
-func TestCacheOnly(t *testing.T) {
-	e := newLayeringEnv(t)
-	e.expectFailureNaming([]string{"install", "--cache-only", "demo-extra"}, "demo-pkgs", "refresh-md")
-	e.mustStrata("refresh-md")
-	e.mustStrata("install", "--cache-only", "demo-extra")
-	e.expectRPMs(e.deploymentDir(0), []string{"demo-extra-1.0-1.noarch"}, nil)
-	// 2.0 was never pulled into the sysroot's repo.
-	e.expectFailureNaming([]string{"deploy", "--cache-only", "2.0"}, "version 2.0 not found")
-}
-
-// TestInstallDownloadOnly: --download-only fetches the packages and changes
-// no deployment.
-func TestInstallDownloadOnly(t *testing.T) {
-	e := newLayeringEnv(t)
-	before := e.ostreeStatus()
-	e.mustStrata("install", "--download-only", "demo-app")
-	if after := e.ostreeStatus(); after != before {
-		t.Errorf("install --download-only changed deployments:\n%s\nvs\n%s", before, after)
-	}
-	for _, rpm := range []string{"demo-app-1.0-1.noarch.rpm", "demo-lib-1.0-1.noarch.rpm"} {
-		if _, err := os.Stat(filepath.Join(e.host.Sysroot, "var/cache/strata/rpms", rpm)); err != nil {
-			t.Errorf("%s was not downloaded: %v", rpm, err)
-		}
 	}
 }
 
