@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/opencontainers/go-digest"
 	cimage "go.podman.io/image/v5/image"
 	"go.podman.io/image/v5/manifest"
@@ -291,12 +292,31 @@ func (img *Image) OpenLayer(ctx context.Context, i int, progress func(read int64
 		want: want, size: l.Size, progress: progress,
 		what: fmt.Sprintf("layer %s of %s", l.Digest, img.Ref),
 	}
-	d, _, err := compression.AutoDecompress(v)
+	d, err := decompress(v)
 	if err != nil {
 		blob.Close()
 		return nil, fmt.Errorf("decompressing %s: %w", v.what, err)
 	}
 	return &layerReader{d: d, v: v}, nil
+}
+
+// decompress picks the decompressor from the stream's magic. gzip, by far the
+// most common, gets a sequential reader: containers/image's own gzip reader
+// reads ahead in other goroutines, which would hash (and download) past what
+// the caller consumed.
+func decompress(r io.Reader) (io.ReadCloser, error) {
+	algo, fn, r, err := compression.DetectCompressionFormat(r)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case fn == nil:
+		return io.NopCloser(r), nil
+	case algo.Name() == compression.Gzip.Name():
+		return gzip.NewReader(r)
+	default:
+		return fn(r)
+	}
 }
 
 // verifyingReader reads a compressed blob, hashing it, and turns EOF into an
