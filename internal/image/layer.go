@@ -75,6 +75,9 @@ func (s *Store) ImportLayer(ctx context.Context, digest string, r io.Reader) (st
 	if err := u.unpack(ctx, r); err != nil {
 		return fail(err)
 	}
+	if _, ok := u.dirs[""]; !ok {
+		u.implicit[""] = true // the tar had no "./": keep the lower root's metadata
+	}
 	md := map[string]any{
 		MetaLayerDigest:  digest,
 		MetaLayerFormat:  layerFormat,
