@@ -51,7 +51,10 @@ var topLevelMapped = map[string]bool{
 // refused with an error naming the path and the layer.
 //
 // The layer is unpacked to a directory in the repo's tmp and committed from
-// there (see the package notes on performance).
+// there. That costs about 3x `ostree commit --tree=dir=` of the same tree
+// (20 000 files, measured by TestImportLayerSpeed); streaming entries
+// straight into the repo (ostree_repo_write_regfile into a mutable tree) is
+// the planned replacement.
 func (s *Store) ImportLayer(ctx context.Context, digest string, r io.Reader) (string, error) {
 	if !digestRE.MatchString(digest) {
 		return "", fmt.Errorf("importing layer %q: not a sha256 digest", digest)
