@@ -8,7 +8,8 @@ BIN     := bin
 
 # Debian packages strata builds and tests with (checked with dpkg, installed when missing).
 DEBS := gcc pkgconf ostree libostree-dev libglib2.0-dev libglib2.0-bin rpm createrepo-c \
-        bubblewrap busybox-static dbus-daemon dbus-bin systemd polkitd libsolv-dev libsolvext-dev jq
+        bubblewrap busybox-static dbus-daemon dbus-bin systemd polkitd libsolv-dev libsolvext-dev jq \
+        umoci
 
 .PHONY: all build deps test demo bench install clean fmt vet
 
