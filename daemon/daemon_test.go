@@ -5,6 +5,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/strata-os/strata/internal/nevra"
 	"github.com/strata-os/strata/transactions"
 )
 
@@ -43,11 +44,11 @@ func TestDescribeChanges(t *testing.T) {
 }
 
 func TestRpmDiffWireShape(t *testing.T) {
-	old := &transactions.Package{Name: "a", Version: "1", Release: "1", Arch: "noarch"}
-	nw := &transactions.Package{Name: "a", Epoch: 2, Version: "1", Release: "2", Arch: "noarch"}
-	got := rpmDiff([]transactions.PackageChange{
-		{Name: "a", Type: transactions.ChangeUpgraded, Old: old, New: nw},
-		{Name: "b", Type: transactions.ChangeAdded, New: &transactions.Package{Name: "b", Version: "3", Release: "1", Arch: "x86_64"}},
+	old := &nevra.Package{Name: "a", Version: "1", Release: "1", Arch: "noarch"}
+	nw := &nevra.Package{Name: "a", Epoch: 2, Version: "1", Release: "2", Arch: "noarch"}
+	got := rpmDiff([]nevra.Change{
+		{Name: "a", Type: nevra.Upgraded, Old: old, New: nw},
+		{Name: "b", Type: nevra.Added, New: &nevra.Package{Name: "b", Version: "3", Release: "1", Arch: "x86_64"}},
 	})
 	if len(got) != 2 || got[0].Type != 2 || got[1].Type != 0 {
 		t.Fatalf("rpmDiff = %+v", got)

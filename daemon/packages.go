@@ -11,6 +11,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/strata-os/strata/internal/nevra"
 	"github.com/strata-os/strata/transactions"
 )
 
@@ -203,7 +204,7 @@ type packageTuple struct {
 	Arch        string
 }
 
-func packageTuples(pkgs []transactions.Package) []packageTuple {
+func packageTuples(pkgs []nevra.Package) []packageTuple {
 	out := make([]packageTuple, 0, len(pkgs))
 	for _, p := range pkgs {
 		out = append(out, packageTuple{p.NEVRA(), p.Name, uint64(p.Epoch), p.Version, p.Release, p.Arch})
@@ -237,7 +238,7 @@ type rpmDiffEntry struct {
 
 type pkgVariant struct{ Name, EVR, Arch string }
 
-func rpmDiff(changes []transactions.PackageChange) []rpmDiffEntry {
+func rpmDiff(changes []nevra.Change) []rpmDiffEntry {
 	out := []rpmDiffEntry{}
 	for _, c := range changes {
 		e := rpmDiffEntry{Name: c.Name, Type: uint32(c.Type), Details: map[string]dbus.Variant{}}

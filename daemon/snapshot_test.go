@@ -9,6 +9,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/strata-os/strata/internal/nevra"
 	"github.com/strata-os/strata/transactions"
 )
 
@@ -201,7 +202,7 @@ func TestBootConfigDeployment(t *testing.T) {
 }
 
 func TestPackageTuples(t *testing.T) {
-	got := packageTuples([]transactions.Package{
+	got := packageTuples([]nevra.Package{
 		{Name: "a", Version: "1", Release: "1", Arch: "noarch"},
 		{Name: "b", Epoch: 2, Version: "3", Release: "4", Arch: "x86_64"},
 	})

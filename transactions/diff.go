@@ -6,32 +6,14 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/strata-os/strata/internal/nevra"
 	"github.com/strata-os/strata/rpmdb"
-)
-
-// The package vocabulary the daemon sees. These are aliases, so that callers
-// need not import rpmdb (whatever package ends up owning the types).
-type (
-	// Package is one installed RPM.
-	Package = rpmdb.Package
-	// PackageChange is one difference between two package lists.
-	PackageChange = rpmdb.Change
-	// ChangeType says how a package changed (rpm-ostree's wire values).
-	ChangeType = rpmdb.ChangeType
-)
-
-// The kinds of PackageChange.
-const (
-	ChangeAdded      = rpmdb.Added
-	ChangeRemoved    = rpmdb.Removed
-	ChangeUpgraded   = rpmdb.Upgraded
-	ChangeDowngraded = rpmdb.Downgraded
 )
 
 // DeploymentPackages lists the packages in the rpmdb of the deployment with
 // the given id, sorted as rpmdb.List returns them.
-func (e *Engine) DeploymentPackages(ctx context.Context, id string) ([]Package, error) {
-	var pkgs []Package
+func (e *Engine) DeploymentPackages(ctx context.Context, id string) ([]nevra.Package, error) {
+	var pkgs []nevra.Package
 	err := e.view(ctx, true, func(s Sysroot) error {
 		d := deploymentByID(s, id)
 		if d == nil {
@@ -45,10 +27,10 @@ func (e *Engine) DeploymentPackages(ctx context.Context, id string) ([]Package, 
 }
 
 // PackageDiff compares the rpmdbs of two deployments, given by id.
-func (e *Engine) PackageDiff(ctx context.Context, fromID, toID string) ([]PackageChange, error) {
-	var changes []PackageChange
+func (e *Engine) PackageDiff(ctx context.Context, fromID, toID string) ([]nevra.Change, error) {
+	var changes []nevra.Change
 	err := e.view(ctx, true, func(s Sysroot) error {
-		lists := make([][]Package, 2)
+		lists := make([][]nevra.Package, 2)
 		for i, id := range []string{fromID, toID} {
 			d := deploymentByID(s, id)
 			if d == nil {
@@ -69,8 +51,8 @@ func (e *Engine) PackageDiff(ctx context.Context, fromID, toID string) ([]Packag
 // UpdateDiff compares the packages of the base osname would upgrade from with
 // those of the cached update (fetched by CheckUpdate). It returns no changes
 // and a nil update when there is none.
-func (e *Engine) UpdateDiff(ctx context.Context, osname string) ([]PackageChange, *Update, error) {
-	var changes []PackageChange
+func (e *Engine) UpdateDiff(ctx context.Context, osname string) ([]nevra.Change, *Update, error) {
+	var changes []nevra.Change
 	var update *Update
 	err := e.view(ctx, true, func(s Sysroot) error {
 		update = cachedUpdate(s, osname)
@@ -94,7 +76,7 @@ func (e *Engine) UpdateDiff(ctx context.Context, osname string) ([]PackageChange
 
 // commitPackages lists the packages in a commit's rpmdb without checking out
 // more than the rpmdb.
-func commitPackages(ctx context.Context, repo Repo, commit string) ([]Package, error) {
+func commitPackages(ctx context.Context, repo Repo, commit string) ([]nevra.Package, error) {
 	root, err := os.MkdirTemp("", "strata-rpmdb-")
 	if err != nil {
 		return nil, err
