@@ -78,6 +78,12 @@ func (s *Store) ImportLayer(ctx context.Context, digest string, r io.Reader) (st
 	if err := u.unpack(ctx, r); err != nil {
 		return fail(err)
 	}
+	// A tar ends before its stream does (padding, trailing compressed bytes):
+	// read to the end so a verifying reader checks the blob's digest before
+	// anything is committed under the blob's ref.
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return fail(err)
+	}
 	if _, ok := u.dirs[""]; !ok {
 		u.implicit[""] = true // the tar had no "./": keep the lower root's metadata
 	}

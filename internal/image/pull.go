@@ -1,0 +1,80 @@
+package image
+
+import (
+	"context"
+	"fmt"
+)
+
+// LayerProgress reports the download of one layer.
+type LayerProgress struct {
+	Index, Count int    // layer Index of Count, base first
+	Digest       string // the layer's blob digest
+	Read, Size   int64  // compressed bytes read so far, of Size (-1 when unknown)
+	Reused       bool   // imported by an earlier pull: nothing is read
+}
+
+// Pulled is what Pull stored.
+type Pulled struct {
+	Commit         string // the merged image commit, on ImageRef(ref.ImageRef())
+	ManifestDigest string
+	Imported       int // layers downloaded and imported now
+	Reused         int // layers an earlier pull had imported
+}
+
+// Pull brings the image ref names into the store: the manifest and config are
+// read (and for signed references the policy satisfied) first, each layer not
+// imported yet is streamed into its own commit, and the layers are merged into
+// the image commit. A layer imported by an earlier, even interrupted, pull is
+// never downloaded again; a cancelled pull leaves the layers it completed.
+func (s *Store) Pull(ctx context.Context, ref Reference, cfg Config, progress func(LayerProgress)) (Pulled, error) {
+	if progress == nil {
+		progress = func(LayerProgress) {}
+	}
+	img, err := Open(ctx, ref, cfg)
+	if err != nil {
+		return Pulled{}, err
+	}
+	defer img.Close()
+	res := Pulled{ManifestDigest: img.ManifestDigest}
+	digests := make([]string, len(img.Layers))
+	for i, l := range img.Layers {
+		digests[i] = l.Digest
+		lp := LayerProgress{Index: i, Count: len(img.Layers), Digest: l.Digest, Size: l.Size}
+		if _, ok := s.LayerCommit(l.Digest); ok {
+			lp.Reused = true
+			progress(lp)
+			res.Reused++
+			continue
+		}
+		if err := s.pullLayer(ctx, img, i, lp, progress); err != nil {
+			return Pulled{}, fmt.Errorf("pulling %s: %w", ref, err)
+		}
+		res.Imported++
+	}
+	res.Commit, err = s.Merge(ctx, MergeSpec{
+		Reference:      ref.ImageRef(),
+		ManifestDigest: img.ManifestDigest,
+		Manifest:       img.Manifest,
+		Config:         img.Config,
+		Layers:         digests,
+	})
+	if err != nil {
+		return Pulled{}, err
+	}
+	return res, nil
+}
+
+func (s *Store) pullLayer(ctx context.Context, img *Image, i int, lp LayerProgress, progress func(LayerProgress)) error {
+	r, err := img.OpenLayer(ctx, i, func(read int64) {
+		lp.Read = read
+		progress(lp)
+	})
+	if err != nil {
+		return err
+	}
+	_, err = s.ImportLayer(ctx, lp.Digest, r)
+	if cerr := r.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("layer %s: %w", lp.Digest, cerr)
+	}
+	return err
+}
