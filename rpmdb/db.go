@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/strata-os/strata/internal/fsutil"
 	"github.com/strata-os/strata/internal/nevra"
 )
 
@@ -170,7 +170,7 @@ func unshareFiles(dir string) error {
 			continue
 		}
 		tmp := p + ".strata-unshare"
-		if err := copyFile(p, tmp, fi.Mode().Perm()); err != nil {
+		if err := fsutil.CopyFile(p, tmp, fi.Mode().Perm()); err != nil {
 			return fmt.Errorf("unsharing %s: %w", p, err)
 		}
 		if err := os.Rename(tmp, p); err != nil {
@@ -212,28 +212,11 @@ func copyDBFiles(src, dst string) error {
 		if !e.Type().IsRegular() || e.Name() == ".rpm.lock" {
 			continue
 		}
-		if err := copyFile(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()), 0o644); err != nil {
+		if err := fsutil.CopyFile(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()), 0o644); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func copyFile(src, dst string, perm fs.FileMode) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // runRPM runs the rpm binary and returns its stdout; on failure the error

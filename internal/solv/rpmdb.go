@@ -2,10 +2,11 @@ package solv
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/strata-os/strata/internal/fsutil"
 )
 
 // privateRPMDB copies the database files of the rpmdb directory dir into a
@@ -39,27 +40,10 @@ func privateRPMDB(dir string) (string, error) {
 		if !strings.HasSuffix(name, "-wal") && os.Link(src, filepath.Join(dst, name)) == nil {
 			continue
 		}
-		if err := copyFile(src, filepath.Join(dst, name)); err != nil {
+		if err := fsutil.CopyFile(src, filepath.Join(dst, name), 0o600); err != nil {
 			os.RemoveAll(tmp)
 			return "", fmt.Errorf("creating private rpmdb copy: %w", err)
 		}
 	}
 	return tmp, nil
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
