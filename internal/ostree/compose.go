@@ -124,8 +124,7 @@ func (r *Repo) Compose(ctx context.Context, spec ComposeSpec) (string, error) {
 			return opError(ctx, what+": writing commit", gerr)
 		}
 		checksum = takeString(out)
-		r.transactionSetRef(cref, checksum)
-		return nil
+		return r.transactionSetRef(cref, checksum)
 	})
 	if err != nil {
 		return "", err

@@ -126,8 +126,7 @@ func (r *Repo) MergeLayers(ctx context.Context, spec LayerMergeSpec) (string, er
 			return opError(ctx, what+": writing commit", gerr)
 		}
 		checksum = takeString(out)
-		r.transactionSetRef(cref, checksum)
-		return nil
+		return r.transactionSetRef(cref, checksum)
 	})
 	if err != nil {
 		return "", err

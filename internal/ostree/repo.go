@@ -24,6 +24,9 @@ type Repo struct {
 	// borrowed is set for the repo handed out by Sysroot.Repo: its reference
 	// belongs to the Sysroot, so Close does nothing.
 	borrowed bool
+	// written lists the commits the running transaction wrote, marked
+	// partial until it completes (see transactionSetRef).
+	written []string
 }
 
 // Commit is the parsed form of a commit object.
@@ -195,12 +198,44 @@ func (r *Repo) inTransaction(ctx context.Context, what string, fn func(*C.GCance
 	}
 	if err := fn(canc); err != nil {
 		r.abortTransaction()
+		r.unmarkWritten()
 		return err
 	}
 	if C.ostree_repo_commit_transaction(r.ptr, nil, canc, &gerr) == 0 {
 		err := opError(ctx, what+": committing transaction", gerr)
 		r.abortTransaction()
+		r.unmarkWritten()
 		return err
+	}
+	if err := r.unmarkWritten(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// unmarkWritten clears the partial marks of the commits the transaction
+// wrote: they are complete now, or were never moved into the repo.
+func (r *Repo) unmarkWritten() error {
+	var first error
+	for _, checksum := range r.written {
+		if err := r.markPartial(checksum, false); err != nil && first == nil {
+			first = err
+		}
+	}
+	r.written = nil
+	return first
+}
+
+func (r *Repo) markPartial(checksum string, partial bool) error {
+	ccsum := C.CString(checksum)
+	defer C.free(unsafe.Pointer(ccsum))
+	cpartial := C.gboolean(C.FALSE)
+	if partial {
+		cpartial = C.TRUE
+	}
+	var gerr *C.GError
+	if C.ostree_repo_mark_commit_partial(r.ptr, ccsum, cpartial, &gerr) == 0 {
+		return fmt.Errorf("marking commit %s partial=%v: %w", checksum, partial, takeError(gerr))
 	}
 	return nil
 }
@@ -311,8 +346,7 @@ func (r *Repo) CommitDir(ctx context.Context, dir, parent, subject string, metad
 			return opError(ctx, what, gerr)
 		}
 		checksum = takeString(out)
-		r.transactionSetRef(cref, checksum)
-		return nil
+		return r.transactionSetRef(cref, checksum)
 	})
 	if err != nil {
 		return "", err
@@ -320,13 +354,24 @@ func (r *Repo) CommitDir(ctx context.Context, dir, parent, subject string, metad
 	return checksum, nil
 }
 
-// transactionSetRef points cref ("remote:ref" or "ref"; nil = none) at
-// checksum when the running repo transaction commits.
-func (r *Repo) transactionSetRef(cref *C.char, checksum string) {
+// transactionSetRef is called once the running transaction has written the
+// commit checksum: it points cref ("remote:ref" or "ref"; nil = none) at it
+// when the transaction commits, and marks the commit partial until then.
+// libostree moves the staged objects into the repo one by one, in no set
+// order, when the transaction commits: a process killed half-way can leave
+// the commit object in place without some of its trees. Marked partial, such
+// a commit is what it is, incomplete, to libostree and `ostree fsck`, rather
+// than corrupt; the mark is cleared once the transaction completes.
+func (r *Repo) transactionSetRef(cref *C.char, checksum string) error {
+	if err := r.markPartial(checksum, true); err != nil {
+		return err
+	}
+	r.written = append(r.written, checksum)
 	if cref == nil {
-		return
+		return nil
 	}
 	ccsum := C.CString(checksum)
 	defer C.free(unsafe.Pointer(ccsum))
 	C.ostree_repo_transaction_set_refspec(r.ptr, cref, ccsum)
+	return nil
 }
