@@ -51,9 +51,9 @@ func newStore(t testing.TB) *Store {
 	return &Store{Repo: repo}
 }
 
-// ociLayers reads the layers of image tag in an OCI layout dir (index.json
-// -> manifest -> layers) and returns each as (digest, uncompressed tar).
-func ociLayers(t *testing.T, layout, tag string) (digests []string, tars [][]byte) {
+// tagManifest finds image tag in an OCI layout dir (index.json) and returns
+// its manifest's digest and bytes.
+func tagManifest(t *testing.T, layout, tag string) (string, []byte) {
 	t.Helper()
 	var index struct {
 		Manifests []struct {
@@ -66,33 +66,47 @@ func ociLayers(t *testing.T, layout, tag string) (digests []string, tars [][]byt
 		if m.Annotations["org.opencontainers.image.ref.name"] != tag {
 			continue
 		}
-		var man struct {
-			Layers []struct{ Digest, MediaType string } `json:"layers"`
+		raw, err := os.ReadFile(blobPath(layout, m.Digest))
+		if err != nil {
+			t.Fatal(err)
 		}
-		readJSON(t, blobPath(layout, m.Digest), &man)
-		for _, l := range man.Layers {
-			f, err := os.Open(blobPath(layout, l.Digest))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var r io.Reader = f
-			if strings.HasSuffix(l.MediaType, "gzip") {
-				if r, err = gzip.NewReader(f); err != nil {
-					t.Fatal(err)
-				}
-			}
-			b, err := io.ReadAll(r)
-			f.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			digests = append(digests, l.Digest)
-			tars = append(tars, b)
-		}
-		return digests, tars
+		return m.Digest, raw
 	}
 	t.Fatalf("no tag %s in %s", tag, layout)
-	return nil, nil
+	return "", nil
+}
+
+// ociLayers reads the layers of image tag in an OCI layout dir and returns
+// each as (digest, uncompressed tar).
+func ociLayers(t *testing.T, layout, tag string) (digests []string, tars [][]byte) {
+	t.Helper()
+	_, raw := tagManifest(t, layout, tag)
+	var man struct {
+		Layers []struct{ Digest, MediaType string } `json:"layers"`
+	}
+	if err := json.Unmarshal(raw, &man); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range man.Layers {
+		f, err := os.Open(blobPath(layout, l.Digest))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r io.Reader = f
+		if strings.HasSuffix(l.MediaType, "gzip") {
+			if r, err = gzip.NewReader(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b, err := io.ReadAll(r)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		digests = append(digests, l.Digest)
+		tars = append(tars, b)
+	}
+	return digests, tars
 }
 
 func blobPath(layout, digest string) string {

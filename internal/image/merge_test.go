@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -20,31 +21,16 @@ import (
 // of tag in an OCI layout.
 func manifestOf(t *testing.T, layout, tag string) (string, []byte, []byte) {
 	t.Helper()
-	var index struct {
-		Manifests []struct {
-			Digest      string            `json:"digest"`
-			Annotations map[string]string `json:"annotations"`
-		} `json:"manifests"`
+	digest, man := tagManifest(t, layout, tag)
+	var parsed struct{ Config struct{ Digest string } }
+	if err := json.Unmarshal(man, &parsed); err != nil {
+		t.Fatal(err)
 	}
-	readJSON(t, filepath.Join(layout, "index.json"), &index)
-	for _, m := range index.Manifests {
-		if m.Annotations["org.opencontainers.image.ref.name"] != tag {
-			continue
-		}
-		man, err := os.ReadFile(blobPath(layout, m.Digest))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var parsed struct{ Config struct{ Digest string } }
-		readJSON(t, blobPath(layout, m.Digest), &parsed)
-		cfg, err := os.ReadFile(blobPath(layout, parsed.Config.Digest))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m.Digest, man, cfg
+	cfg, err := os.ReadFile(blobPath(layout, parsed.Config.Digest))
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("no tag %s", tag)
-	return "", nil, nil
+	return digest, man, cfg
 }
 
 // snapshot describes every path below dir: type, mode, owner and content
