@@ -2,7 +2,6 @@ package transactions
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -113,10 +112,7 @@ func pullImage(ctx context.Context, s Sysroot, ref image.Reference, p Progress) 
 	pulled, err := s.PullImage(ctx, ref, layers.report)
 	p.End()
 	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			return "", err
-		}
-		return "", fmt.Errorf("pulling %s: %w", ref, err)
+		return "", err // internal/image's errors name the image
 	}
 	p.Message(fmt.Sprintf("Image %s: %d layer(s) fetched, %d already present", pulled.ManifestDigest, pulled.Imported, pulled.Reused))
 	return pulled.Commit, nil
