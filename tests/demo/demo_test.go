@@ -48,7 +48,7 @@ func TestMain(m *testing.M) {
 		{"stratad", "../../cmd/stratad", realStratadEnv},
 	} {
 		bin := filepath.Join(dir, b.name)
-		if out, err := exec.Command("go", "build", "-o", bin, b.pkg).CombinedOutput(); err != nil {
+		if out, err := exec.Command("go", "build", "-tags", "containers_image_openpgp", "-o", bin, b.pkg).CombinedOutput(); err != nil {
 			os.RemoveAll(dir)
 			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", b.name, err, out)
 			os.Exit(1)
@@ -119,17 +119,27 @@ func TestWalkthrough(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	var cmds []string
+	image := ""
 	for _, line := range strings.Split(out.String(), "\n") {
+		if rest, ok := strings.CutPrefix(line, "$ strata rebase "); ok {
+			image = rest
+		}
 		if strings.HasPrefix(line, "$ ") {
 			cmds = append(cmds, line)
 		}
 	}
 	want := []string{"$ strata status", "$ strata upgrade", "$ strata status", "$ strata rollback", "$ strata status",
-		"$ strata install demo-extra", "$ strata status", "$ strata uninstall demo-extra", "$ strata status"}
+		"$ strata install demo-extra", "$ strata status", "$ strata uninstall demo-extra", "$ strata status",
+		"$ strata rebase " + image, "$ strata status", "$ strata upgrade --check", "$ strata upgrade",
+		"$ strata install demo-extra", "$ strata status"}
 	if strings.Join(cmds, "|") != strings.Join(want, "|") {
 		t.Errorf("commands %q, want %q", cmds, want)
 	}
-	for _, shown := range []string{"Version: 2.0", "Added:\n  demo-extra-1.0-1.noarch", "LayeredPackages: demo-extra", "Removed:\n  demo-extra-1.0-1.noarch"} {
+	if !strings.HasPrefix(image, "ostree-unverified-registry:127.0.0.1:") {
+		t.Errorf("rebased onto %q, want the loopback registry's image", image)
+	}
+	for _, shown := range []string{"Version: 2.0", "Added:\n  demo-extra-1.0-1.noarch", "LayeredPackages: demo-extra", "Removed:\n  demo-extra-1.0-1.noarch",
+		"Fetching layer 2/2", "Digest: sha256:", "Upgraded:\n  demo-base-files 1.0-1 -> 2.0-1"} {
 		if !strings.Contains(out.String(), shown) {
 			t.Errorf("the walkthrough does not show %q:\n%s", shown, out.String())
 		}

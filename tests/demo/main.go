@@ -1,5 +1,6 @@
 // Command demo is the `make demo` driver: it builds a demo host (an OSTree
-// sysroot running 1.0, with 2.0 waiting on an HTTP remote), starts a private
+// sysroot running 1.0, with 2.0 waiting on an HTTP remote) and a loopback
+// container registry serving the same OS as an image, starts a private
 // system bus and stratad on it, and runs strata commands as a user would,
 // printing each command and its output.
 //
@@ -32,10 +33,15 @@ type step struct {
 	// want lists strings the command's stdout must contain for the demo
 	// to count it as a success, beyond a zero exit.
 	want []string
+	// before, when set, changes the world first (a new image in the
+	// registry); note says what it did, as a comment line.
+	before func(ctx context.Context) error
+	note   string
 }
 
-// demoSteps is the walkthrough, in order.
-func demoSteps() []step {
+// demoSteps is the walkthrough, in order. image is the container image the
+// host is rebased onto; pushNext makes that image's tag carry OS 2.0.
+func demoSteps(image string, pushNext func(ctx context.Context) error) []step {
 	return []step{
 		{args: []string{"status"}},
 		{args: []string{"upgrade"}},
@@ -48,6 +54,15 @@ func demoSteps() []step {
 		{args: []string{"status"}, want: []string{"LayeredPackages: demo-extra"}},
 		{args: []string{"uninstall", "demo-extra"}},
 		{args: []string{"status"}},
+		// Container images: the same OS arrives from a registry, layer by
+		// layer; an upgrade fetches only the layer that changed.
+		{args: []string{"rebase", image}, want: []string{"Fetching layer"}},
+		{args: []string{"status"}, want: []string{image, "Digest: sha256:"}},
+		{args: []string{"upgrade", "--check"}, before: pushNext,
+			note: "the registry's os:stable now carries OS 2.0 (only its base layer differs)", want: []string{"AvailableUpdate"}},
+		{args: []string{"upgrade"}, want: []string{"0 layer(s) fetched, 2 already present"}},
+		{args: []string{"install", "demo-extra"}},
+		{args: []string{"status"}, want: []string{image, "LayeredPackages: demo-extra"}},
 	}
 }
 
@@ -138,15 +153,27 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 	if cfg.verbose {
 		logw = os.Stderr
 	}
-	daemon, err := fixture.StartDaemon(ctx, cfg.stratad, bus, host.Sysroot, filepath.Join(tmp, "run"), logw)
+	images, err := startImageRegistry(ctx, host, filepath.Join(tmp, "images"))
+	if err != nil {
+		return err
+	}
+	defer images.reg.Stop()
+	daemon, err := fixture.StartDaemon(ctx, cfg.stratad, bus, host.Sysroot, filepath.Join(tmp, "run"), logw,
+		"--containers-root="+images.containersRoot)
 	if err != nil {
 		return err
 	}
 	defer daemon.Stop()
-	fmt.Fprintf(out, "# demo host ready in %v: sysroot %s, remote %s (%s carries 2.0)\n\n",
-		time.Since(start).Round(time.Millisecond), host.Sysroot, host.RemoteURL, fixture.StableRef)
+	fmt.Fprintf(out, "# demo host ready in %v: sysroot %s, remote %s (%s carries 2.0),\n# registry %s (os:stable is OS 1.0 as a container image)\n\n",
+		time.Since(start).Round(time.Millisecond), host.Sysroot, host.RemoteURL, fixture.StableRef, images.reg.Addr)
 
-	for _, s := range demoSteps() {
+	for _, s := range demoSteps(images.ref, images.pushNext) {
+		if s.before != nil {
+			if err := s.before(ctx); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "# %s\n", s.note)
+		}
 		if err := runStep(ctx, cfg.strata, bus, s, out); err != nil {
 			fmt.Fprintf(out, "\n--- stratad log tail ---\n%s\n", tail(daemon.Log(), 30))
 			return err
@@ -154,6 +181,61 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 	}
 	fmt.Fprintln(out, "# demo finished")
 	return nil
+}
+
+// imageRegistry is the demo's loopback registry and the configuration
+// stratad reads to trust it.
+type imageRegistry struct {
+	reg            *fixture.Registry
+	containersRoot string // holds etc/containers/registries.conf
+	ref            string // the image the host is rebased onto
+	pushNext       func(ctx context.Context) error
+}
+
+// startImageRegistry starts a registry in dir serving os:stable, the host's
+// OS 1.0 as a two-layer image built with umoci and pushed with skopeo.
+func startImageRegistry(ctx context.Context, host *fixture.Host, dir string) (*imageRegistry, error) {
+	regDir := filepath.Join(dir, "registry")
+	if err := os.MkdirAll(regDir, 0o755); err != nil {
+		return nil, err
+	}
+	reg, err := fixture.StartRegistry(ctx, regDir)
+	if err != nil {
+		return nil, err
+	}
+	ir := &imageRegistry{reg: reg, containersRoot: filepath.Join(dir, "containers"),
+		ref: "ostree-unverified-registry:" + reg.Addr + "/os:stable"}
+	fail := func(err error) (*imageRegistry, error) {
+		reg.Stop()
+		return nil, err
+	}
+	conf, err := reg.WriteRegistriesConf()
+	if err != nil {
+		return fail(err)
+	}
+	confDir := filepath.Join(ir.containersRoot, "etc", "containers")
+	if err := os.MkdirAll(confDir, 0o755); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(conf, filepath.Join(confDir, "registries.conf")); err != nil {
+		return fail(err)
+	}
+	layout := filepath.Join(dir, "layout")
+	push := func(ctx context.Context, version string) error {
+		src, err := host.BuildOSImage(ctx, layout, version, version,
+			map[string]string{"org.opencontainers.image.version": version},
+			map[string]string{"usr/share/demo/welcome": "built as a container image\n"})
+		if err != nil {
+			return err
+		}
+		_, err = reg.Push(ctx, src, "os:stable")
+		return err
+	}
+	if err := push(ctx, "1.0"); err != nil {
+		return fail(err)
+	}
+	ir.pushNext = func(ctx context.Context) error { return push(ctx, "2.0") }
+	return ir, nil
 }
 
 // runStep prints the command, then its output, the way a terminal would show it.
