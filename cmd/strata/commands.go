@@ -63,12 +63,15 @@ var commands = []*command{
 	}},
 	{name: "upgrade", summary: "Upgrade the system to the newest commit of its ref", run: runUpgrade, opts: upgradeOptions},
 	{name: "update", summary: "Same as upgrade", hidden: true, run: runUpgrade, opts: upgradeOptions},
-	{name: "rebase", params: "REFSPEC [REVISION]", summary: "Switch the system to another ref", run: runRebase, opts: []option{
+	{name: "rebase", params: "REFSPEC|IMAGE [REVISION]", summary: "Switch the system to another ref or container image", run: runRebase, opts: []option{
 		optStateroot, optOS, optReboot, optCacheOnly, optDownload, optLockFinal,
 		{long: "branch", short: 'b', arg: "BRANCH", help: "Rebase to BRANCH (with --remote, on that remote)"},
 		{long: "remote", short: 'm', arg: "REMOTE", help: "Rebase to the current branch on REMOTE"},
 		{long: "skip-purge", help: "Keep the previous ref"},
 		{long: "disallow-downgrade", help: "Refuse to deploy an older commit"},
+		// The cluster's machine-config daemon passes it with image references
+		// (container rebases were experimental in older rpm-ostree).
+		{long: "experimental", hidden: true, help: "Accepted for compatibility; has no effect"},
 	}},
 	{name: "deploy", params: "REVISION", summary: "Deploy a given version or commit of the current ref", run: runDeploy, opts: []option{
 		optStateroot, optOS, optReboot, optCacheOnly, optDownload, optLockFinal, optUnchanged,

@@ -1,11 +1,19 @@
 package e2e
 
 import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/strata-os/strata/tests/fixture"
 )
@@ -178,3 +186,154 @@ func (e *env) repoRefs() string {
 	}
 	return out
 }
+
+// TestImageRebaseByDigestAsMCO: the cluster's machine-config daemon runs
+// `rpm-ostree rebase --experimental ostree-unverified-registry:…@sha256:…`
+// and reads the digest back from `rpm-ostree status --json`.
+func TestImageRebaseByDigestAsMCO(t *testing.T) {
+	e, _ := imageEnv(t)
+	digest, err := e.reg.Digest(e.ctx, "os:stable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := "ostree-unverified-registry:" + e.reg.Addr + "/os@" + digest
+	if _, errOut, code := e.run(bins.rpmOstree, "rebase", "--experimental", ref); code != 0 {
+		t.Fatalf("rpm-ostree rebase: exit %d: %s", code, errOut)
+	}
+	d := e.status().Deployments[0]
+	if d.Image != ref || d.ImageDigest != digest {
+		t.Errorf("status after rebase by digest: %+v", d)
+	}
+	// os:stable moves on; a digest reference does not.
+	e.pushOSImage("2", "2.0")
+	if _, _, code := e.run(bins.rpmOstree, "upgrade", "--check"); code != 77 {
+		t.Errorf("upgrade --check of a digest reference: exit %d, want 77", code)
+	}
+}
+
+// TestImagePullCancelledAndKilled: a pull cancelled, then one whose daemon
+// is killed, while the second layer downloads, leave the deployments as they
+// were and the repo consistent; the next rebase fetches only the layer that
+// was not complete.
+func TestImagePullCancelledAndKilled(t *testing.T) {
+	e, _ := imageEnv(t)
+	layers := e.layerDigests("os:stable")
+	proxy := startStallingProxy(t, e.reg.Addr, layers[1])
+	e.trustRegistry(proxy.addr)
+	e.daemon.Stop()
+	e.startDaemon() // to read the new registries.conf
+	ref := "ostree-unverified-registry:" + proxy.addr + "/os:stable"
+	before := e.ostreeStatus()
+
+	start := func() *exec.Cmd {
+		cmd := exec.CommandContext(e.ctx, bins.strata, "rebase", ref)
+		cmd.Env = append(os.Environ(), "DBUS_SYSTEM_BUS_ADDRESS="+e.bus.Address)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		proxy.waitStalled(t)
+		return cmd
+	}
+
+	cmd := start()
+	e.mustStrata("cancel")
+	if err := cmd.Wait(); err == nil {
+		t.Error("the cancelled rebase reported success")
+	}
+	if after := e.ostreeStatus(); after != before {
+		t.Errorf("deployments changed by a cancelled pull:\n%s", after)
+	}
+	e.fsck()
+
+	cmd = start()
+	if err := e.daemon.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if after := e.ostreeStatus(); after != before {
+		t.Errorf("deployments changed by a killed pull:\n%s", after)
+	}
+	e.fsck()
+
+	proxy.stop()
+	e.startDaemon()
+	if out := e.mustStrata("rebase", ref); !strings.Contains(out, "1 layer(s) fetched, 1 already present") {
+		t.Errorf("rebase after the interrupted pulls did not reuse the complete layer:\n%s", out)
+	}
+}
+
+// layerDigests lists the layer digests of REPO:TAG in the registry.
+func (e *env) layerDigests(repoTag string) []string {
+	e.t.Helper()
+	out, err := exec.CommandContext(e.ctx, "skopeo", "inspect", "--tls-verify=false", "--format", "{{range .Layers}}{{.}} {{end}}",
+		"docker://"+e.reg.Addr+"/"+repoTag).Output()
+	if err != nil {
+		e.t.Fatalf("skopeo inspect: %v", err)
+	}
+	return strings.Fields(string(out))
+}
+
+// trustRegistry adds addr to the registries stratad may reach over plain HTTP.
+func (e *env) trustRegistry(addr string) {
+	e.t.Helper()
+	path := filepath.Join(e.containersRoot, "etc", "containers", "registries.conf")
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := fmt.Fprintf(f, "\n[[registry]]\nlocation = %q\ninsecure = true\n", addr); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// stallingProxy forwards to a registry but holds every request for one blob
+// until stopped, so a test can act while a pull is mid-layer.
+type stallingProxy struct {
+	addr    string
+	stalled chan struct{} // one value per stalled request
+	stopped chan struct{}
+	once    sync.Once
+	srv     *http.Server
+}
+
+func startStallingProxy(t *testing.T, registry, digest string) *stallingProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &stallingProxy{addr: ln.Addr().String(), stalled: make(chan struct{}, 8), stopped: make(chan struct{})}
+	forward := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: registry})
+	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/blobs/"+digest) {
+			select {
+			case <-p.stopped:
+			default:
+				p.stalled <- struct{}{}
+				select {
+				case <-p.stopped:
+				case <-r.Context().Done():
+					return
+				}
+			}
+		}
+		forward.ServeHTTP(w, r)
+	})}
+	go p.srv.Serve(ln)
+	t.Cleanup(func() { p.stop(); p.srv.Close() })
+	return p
+}
+
+// waitStalled waits until a request for the held blob arrives.
+func (p *stallingProxy) waitStalled(t *testing.T) {
+	t.Helper()
+	select {
+	case <-p.stalled:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the pull never asked for the held layer")
+	}
+}
+
+// stop lets every request through from now on.
+func (p *stallingProxy) stop() { p.once.Do(func() { close(p.stopped) }) }
