@@ -41,37 +41,37 @@ func (s *Status) BootedDeployment() *Deployment {
 // received so that callers (status --json) can show keys this type does not
 // name.
 type Deployment struct {
-	ID                     string
-	OSName                 string
-	Serial                 int32
-	Checksum               string
-	BaseChecksum           string // set when packages are layered
-	Version                string
-	Timestamp              uint64 // commit time, Unix seconds
-	BaseTimestamp          uint64 // base commit time when layered
-	Origin                 string // the refspec ("" for an image)
+	ID            string
+	OSName        string
+	Serial        int32
+	Checksum      string
+	BaseChecksum  string // set when packages are layered
+	Version       string
+	Timestamp     uint64 // commit time, Unix seconds
+	BaseTimestamp uint64 // base commit time when layered
+	Origin        string // the refspec ("" for an image)
 	// ContainerImageReference is the image followed instead of a refspec,
 	// ContainerImageReferenceDigest the manifest digest it was pulled at.
 	ContainerImageReference       string
 	ContainerImageReferenceDigest string
-	Booted                 bool
-	Staged                 bool
-	Pinned                 bool
-	Unlocked               string
-	GPGEnabled             bool
-	Packages               []string // layered packages actually present
-	RequestedPackages      []string
-	RequestedLocalPackages []string
-	RequestedBaseRemovals  []string
-	BaseRemovals           []NEVRA
-	BaseLocalReplacements  []Replacement
-	RegenerateInitramfs    bool
-	InitramfsArgs          []string
-	InitramfsEtc           []string
-	LiveInProgress         string
-	LiveReplaced           string
-	EndOfLife              string
-	Raw                    map[string]dbus.Variant
+	Booted                        bool
+	Staged                        bool
+	Pinned                        bool
+	Unlocked                      string
+	GPGEnabled                    bool
+	Packages                      []string // layered packages actually present
+	RequestedPackages             []string
+	RequestedLocalPackages        []string
+	RequestedBaseRemovals         []string
+	BaseRemovals                  []NEVRA
+	BaseLocalReplacements         []Replacement
+	RegenerateInitramfs           bool
+	InitramfsArgs                 []string
+	InitramfsEtc                  []string
+	LiveInProgress                string
+	LiveReplaced                  string
+	EndOfLife                     string
+	Raw                           map[string]dbus.Variant
 }
 
 // NEVRA is rpm-ostree's package tuple (nevra, name, epoch, version, release, arch).

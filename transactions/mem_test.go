@@ -255,9 +255,9 @@ type recorder struct {
 	percents  []string // "text: N"
 }
 
-func (r *recorder) Message(text string)         { r.messages = append(r.messages, text) }
-func (r *recorder) TaskBegin(string)            {}
-func (r *recorder) TaskEnd(string)              {}
+func (r *recorder) Message(text string) { r.messages = append(r.messages, text) }
+func (r *recorder) TaskBegin(string)    {}
+func (r *recorder) TaskEnd(string)      {}
 func (r *recorder) Percent(text string, pct uint32) {
 	r.percents = append(r.percents, fmt.Sprintf("%s: %d", text, pct))
 }

@@ -64,8 +64,8 @@ type Deployment struct {
 
 // DeploymentOrigin is the parsed origin of a deployment.
 type DeploymentOrigin struct {
-	Refspec                string // the OSTree refspec followed, "" for an image
-	ImageReference         string // the container image followed, "" for a refspec
+	Refspec                string   // the OSTree refspec followed, "" for an image
+	ImageReference         string   // the container image followed, "" for a refspec
 	RequestedPackages      []string // names, provides or paths, as requested
 	RequestedLocalPackages []string // NEVRAs of requested local RPMs
 	OverrideRemove         []string // base package names removed
@@ -81,8 +81,8 @@ type Update struct {
 	IsImage     bool   // Refspec is a container image reference
 	ImageDigest string // the new image's manifest digest, for an image
 	Checksum    string
-	Version   string
-	Timestamp time.Time
+	Version     string
+	Timestamp   time.Time
 }
 
 // snapshot builds the State of s.
