@@ -10,12 +10,15 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/docker/distribution/registry/api/errcode"
 	"github.com/klauspost/compress/gzip"
 	"github.com/opencontainers/go-digest"
+	"go.podman.io/image/v5/docker"
 	cimage "go.podman.io/image/v5/image"
 	"go.podman.io/image/v5/manifest"
 	"go.podman.io/image/v5/pkg/blobinfocache/none"
 	"go.podman.io/image/v5/pkg/compression"
+	"go.podman.io/image/v5/pkg/sysregistriesv2"
 	"go.podman.io/image/v5/signature"
 	"go.podman.io/image/v5/types"
 )
@@ -121,6 +124,10 @@ func (c Config) SystemContext() *types.SystemContext {
 func Open(ctx context.Context, ref Reference, cfg Config) (*Image, error) {
 	img, err := open(ctx, ref, cfg)
 	if err != nil {
+		if needsCredentials(err) {
+			return nil, fmt.Errorf("opening image %s: %w; put the registry's credentials in %s (or %s)", ref, err,
+				filepath.Join(cfg.root(), "etc/ostree/auth.json"), filepath.Join(cfg.root(), "run/ostree/auth.json"))
+		}
 		return nil, fmt.Errorf("opening image %s: %w", ref, err)
 	}
 	return img, nil
@@ -132,6 +139,10 @@ func open(ctx context.Context, ref Reference, cfg Config) (_ *Image, err error) 
 		return nil, err
 	}
 	sys := cfg.SystemContext()
+	// containers/image keeps registries.conf parsed for the life of the
+	// process; a daemon must see an administrator's edit (a new mirror, an
+	// insecure registry) at the next pull, as a freshly started skopeo would.
+	sysregistriesv2.InvalidateCache()
 	var policy *signature.Policy
 	if ref.Verification == ImageSigned {
 		// Read the policy first: a missing or unreadable policy is refused
@@ -408,4 +419,12 @@ func (l *layerReader) Close() error {
 		return derr
 	}
 	return cerr
+}
+
+// needsCredentials tells a registry's refusal for want of (right)
+// credentials.
+func needsCredentials(err error) bool {
+	var rejected docker.ErrUnauthorizedForCredentials
+	var ec errcode.Error
+	return errors.As(err, &rejected) || (errors.As(err, &ec) && ec.Code == errcode.ErrorCodeUnauthorized)
 }

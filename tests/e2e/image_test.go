@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
@@ -337,3 +338,57 @@ func (p *stallingProxy) waitStalled(t *testing.T) {
 
 // stop lets every request through from now on.
 func (p *stallingProxy) stop() { p.once.Do(func() { close(p.stopped) }) }
+
+// TestImageRegistryConfiguration: the host's containers configuration
+// applies unchanged. A registries.conf mirror serves an image named after a
+// registry that does not exist, and a registry that wants credentials is
+// reached with /etc/ostree/auth.json; edits count at the next pull, without
+// restarting the daemon.
+func TestImageRegistryConfiguration(t *testing.T) {
+	e, _ := imageEnv(t)
+	conf := filepath.Join(e.containersRoot, "etc", "containers", "registries.conf")
+	f, err := os.OpenFile(conf, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "\n[[registry]]\nlocation = \"os.mirrored.invalid\"\n[[registry.mirror]]\nlocation = %q\ninsecure = true\n", e.reg.Addr)
+	f.Close()
+	mirrored := "ostree-unverified-registry:os.mirrored.invalid/os:stable"
+	e.mustStrata("rebase", mirrored)
+	if d := e.status().Deployments[0]; d.Image != mirrored {
+		t.Errorf("deployment after a rebase through a mirror: %+v", d)
+	}
+
+	regDir := filepath.Join(e.dir, "private-registry")
+	if err := os.MkdirAll(regDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	private, err := fixture.StartRegistry(e.ctx, regDir, fixture.WithBasicAuth("strata", "s3cret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer private.Stop()
+	src, err := e.host.BuildOSImage(e.ctx, filepath.Join(e.dir, "layout"), "private", "2.0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := private.Push(e.ctx, src, "os:private"); err != nil {
+		t.Fatal(err)
+	}
+	e.trustRegistry(private.Addr)
+	ref := "ostree-unverified-registry:" + private.Addr + "/os:private"
+	e.expectFailure("put the registry's credentials in", "rebase", ref)
+
+	authDir := filepath.Join(e.containersRoot, "etc", "ostree")
+	if err := os.MkdirAll(authDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	auth := fmt.Sprintf(`{"auths": {%q: {"auth": %q}}}`, private.Addr, base64.StdEncoding.EncodeToString([]byte("strata:s3cret")))
+	if err := os.WriteFile(filepath.Join(authDir, "auth.json"), []byte(auth), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.mustStrata("rebase", ref)
+	if d := e.status().Deployments[0]; d.Image != ref {
+		t.Errorf("deployment after a rebase with credentials: %+v", d)
+	}
+}
