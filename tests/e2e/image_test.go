@@ -392,3 +392,34 @@ func TestImageRegistryConfiguration(t *testing.T) {
 		t.Errorf("deployment after a rebase with credentials: %+v", d)
 	}
 }
+
+// TestImageDerivedWithBuildah: an image derived from the OS image the way a
+// Containerfile's RUN line makes one (buildah, not our fixture, writes the
+// layer and its whiteouts) deploys with the deleted file gone and the new
+// one present.
+func TestImageDerivedWithBuildah(t *testing.T) {
+	e, _ := imageEnv(t)
+	src, err := fixture.DeriveImage(e.ctx, filepath.Join(e.dir, "buildah"), filepath.Join(e.dir, "layout"), "1", "derived",
+		"rm /usr/share/demo/image-release && rm -rf /usr/lib/modules/*/doesnotexist && mkdir -p /usr/share/derived && echo derived > /usr/share/derived/marker && echo tuned > /etc/demo.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reg.Push(e.ctx, src, "os:derived"); err != nil {
+		t.Fatal(err)
+	}
+	ref := "ostree-unverified-registry:" + e.reg.Addr + "/os:derived"
+	if out := e.mustStrata("rebase", ref); !strings.Contains(out, "Fetching layer 3/3") {
+		t.Errorf("rebase onto the derived image:\n%s", out)
+	}
+	d := e.status().Deployments[0]
+	root := e.deploymentRoot(d.Checksum, d.Serial)
+	if _, err := os.Lstat(filepath.Join(root, "usr/share/demo/image-release")); !os.IsNotExist(err) {
+		t.Errorf("the file the RUN line deleted is in the deployment (%v)", err)
+	}
+	if data, err := os.ReadFile(filepath.Join(root, "usr/share/derived/marker")); err != nil || string(data) != "derived\n" {
+		t.Errorf("the RUN line's new file: %q, %v", data, err)
+	}
+	if data, err := os.ReadFile(filepath.Join(root, "usr/etc/demo.conf")); err != nil || string(data) != "tuned\n" {
+		t.Errorf("the RUN line's /etc edit is not the image's /usr/etc: %q, %v", data, err)
+	}
+}
