@@ -72,16 +72,28 @@ func wantNothingStored(t *testing.T, store *image.Store) {
 }
 
 // wantRefused pulls ref into a fresh store, expects an error naming the
-// image, the policy file, the requirement and the reason, and checks nothing
-// was stored.
+// image, the policy file, the trusted key's requirement and the reason, and
+// checks nothing was stored.
 func wantRefused(t *testing.T, ctx context.Context, sw *signedWorld, ref image.Reference, why string) {
 	t.Helper()
+	requirement := "a GPGKeys signature by the key in " + sw.trusted.PublicKey + " (signedBy)"
+	wantRefusedBy(t, ctx, sw, sw.cfg, ref, requirement, why)
+}
+
+// wantRefusedBy is wantRefused for the policy cfg names, whose requirement
+// for the registry is described as requirement.
+func wantRefusedBy(t *testing.T, ctx context.Context, sw *signedWorld, cfg image.Config, ref image.Reference, requirement, why string) {
+	t.Helper()
 	store := &image.Store{Repo: newRepo(t)}
-	_, err := store.Pull(ctx, ref, sw.cfg, nil)
-	wantErr(t, err, ref, "refused by the signature policy "+filepath.Join(sw.cfg.Root, "etc/containers/policy.json"))
+	_, err := store.Pull(ctx, ref, cfg, nil)
+	policy := cfg.PolicyPath
+	if policy == "" {
+		policy = filepath.Join(cfg.Root, "etc/containers/policy.json")
+	}
+	wantErr(t, err, ref, "refused by the signature policy "+policy)
 	if err != nil {
 		t.Logf("refused: %v", err)
-		requirement := "a GPGKeys signature by the key in " + sw.trusted.PublicKey + " (signedBy) (docker scope \"" + sw.reg.Addr + "\")"
+		requirement += " (docker scope \"" + sw.reg.Addr + "\")"
 		if !strings.Contains(err.Error(), requirement) {
 			t.Errorf("error %q does not name the requirement %q", err, requirement)
 		}
@@ -194,6 +206,32 @@ func TestSignedImages(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantRefused(t, ctx, sw, signedRef(t, sw, "tampered/os:1"), "invalid signature")
+	})
+
+	// Debian's skopeo cannot sign with sigstore (see fixture.NewSigstoreKey),
+	// so only refusals under a sigstoreSigned policy are tested: they show
+	// the requirement is read and applied, signatures looked for in the
+	// registry's attachments, and a GPG signature not taken for a sigstore one.
+	t.Run("sigstoreSigned policy", func(t *testing.T) {
+		key, err := fixture.NewSigstoreKey(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := sw.cfg
+		cfg.PolicyPath = filepath.Join(t.TempDir(), "policy.json")
+		if err := fixture.WriteSigstorePolicy(cfg.PolicyPath, sw.reg.Addr, key.PublicKey); err != nil {
+			t.Fatal(err)
+		}
+		requirement := "a sigstore signature by the key in " + key.PublicKey + " (sigstoreSigned)"
+		if _, err := sw.reg.Push(ctx, osLayout(t, "sigstore-unsigned"), "sigstore-unsigned/os:1"); err != nil {
+			t.Fatal(err)
+		}
+		wantRefusedBy(t, ctx, sw, cfg, signedRef(t, sw, "sigstore-unsigned/os:1"), requirement, "no signature exists")
+		if _, err := sw.reg.PushSigned(ctx, osLayout(t, "sigstore-gpg"), "sigstore-gpg/os:1", sw.trusted, sw.sigs); err != nil {
+			t.Fatal(err)
+		}
+		// containers/image sees the GPG signature and says it does not count.
+		wantRefusedBy(t, ctx, sw, cfg, signedRef(t, sw, "sigstore-gpg/os:1"), requirement, "1 non-sigstore")
 	})
 
 	t.Run("insecure default policy", func(t *testing.T) {
