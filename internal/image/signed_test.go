@@ -205,7 +205,10 @@ func TestSignedImages(t *testing.T) {
 		if err := os.WriteFile(p, sig, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		wantRefused(t, ctx, sw, signedRef(t, sw, "tampered/os:1"), "invalid signature")
+		// The message is compressed, so what the flipped bit breaks varies:
+		// the EdDSA check, the packet structure, or the stream itself
+		// ("unexpected EOF"); the refusal and its requirement do not.
+		wantRefused(t, ctx, sw, signedRef(t, sw, "tampered/os:1"), "")
 	})
 
 	// Debian's skopeo cannot sign with sigstore (see fixture.NewSigstoreKey),
