@@ -6,11 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/docker/distribution/registry/api/errcode"
+	v2 "github.com/docker/distribution/registry/api/v2"
 	"github.com/klauspost/compress/gzip"
 	"github.com/opencontainers/go-digest"
 	"go.podman.io/image/v5/docker"
@@ -124,13 +128,39 @@ func (c Config) SystemContext() *types.SystemContext {
 func Open(ctx context.Context, ref Reference, cfg Config) (*Image, error) {
 	img, err := open(ctx, ref, cfg)
 	if err != nil {
-		if needsCredentials(err) {
-			return nil, fmt.Errorf("opening image %s: %w; put the registry's credentials in %s (or %s)", ref, err,
-				filepath.Join(cfg.root(), "etc/ostree/auth.json"), filepath.Join(cfg.root(), "run/ostree/auth.json"))
-		}
-		return nil, fmt.Errorf("opening image %s: %w", ref, err)
+		return nil, fmt.Errorf("opening image %s: %w%s", ref, err, remedy(ref, cfg, err))
 	}
 	return img, nil
+}
+
+// remedy says what to do about the failures an administrator can fix; it is
+// empty for errors that already say it (the policy's) or that it cannot
+// classify.
+func remedy(ref Reference, cfg Config, err error) string {
+	var coder errcode.ErrorCoder
+	var dnsErr *net.DNSError
+	var unauthorized docker.ErrUnauthorizedForCredentials
+	switch {
+	case errors.As(err, &coder) && coder.ErrorCode() == v2.ErrorCodeManifestUnknown:
+		hint := "; the image has no such tag or digest: check the reference"
+		if ref.Transport == Registry {
+			if cref, cerr := ref.ContainersReference(); cerr == nil && cref.DockerReference() != nil {
+				hint += fmt.Sprintf(" (skopeo list-tags docker://%s lists its tags)", cref.DockerReference().Name())
+			}
+		}
+		return hint
+	case errors.As(err, &unauthorized):
+		return fmt.Sprintf("; the registry refused the credentials: check %s or %s",
+			filepath.Join(cfg.root(), "etc/ostree/auth.json"), filepath.Join(cfg.root(), "run/ostree/auth.json"))
+	case errors.As(err, &coder) && coder.ErrorCode() == errcode.ErrorCodeUnauthorized:
+		return fmt.Sprintf("; the registry wants credentials: put them in %s (or %s)",
+			filepath.Join(cfg.root(), "etc/ostree/auth.json"), filepath.Join(cfg.root(), "run/ostree/auth.json"))
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH),
+		errors.As(err, &dnsErr), errors.Is(err, os.ErrDeadlineExceeded):
+		return "; the registry could not be reached: check that it is up, that the name is right, " +
+			"and the mirrors in registries.conf"
+	}
+	return ""
 }
 
 func open(ctx context.Context, ref Reference, cfg Config) (_ *Image, err error) {
@@ -168,7 +198,9 @@ func open(ctx context.Context, ref Reference, cfg Config) (_ *Image, err error) 
 	top := cimage.UnparsedInstance(src, nil)
 	if policy != nil {
 		if err := checkPolicy(ctx, policy, top); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("refused by the signature policy %s, which requires %s: %w; "+
+				"push the image signed as the policy requires, or fix the policy",
+				sys.SignaturePolicyPath, describeRequirements(policy, cref), err)
 		}
 	}
 	// UnparsedInstance checks the manifest against a digest in the reference.
@@ -241,12 +273,90 @@ func checkPolicy(ctx context.Context, policy *signature.Policy, unparsed types.U
 	defer pc.Destroy()
 	allowed, err := pc.IsRunningImageAllowed(ctx, unparsed)
 	if err != nil {
-		return fmt.Errorf("refused by the signature policy: %w", err)
+		return err
 	}
 	if !allowed {
-		return errors.New("refused by the signature policy")
+		return errors.New("the policy did not allow the image")
 	}
 	return nil
+}
+
+// describeRequirements says which requirements of policy apply to ref, and
+// under which scope, so a refusal tells the administrator what the image
+// lacked. The most specific scope wins (containers-policy.json(5)): the
+// image's own identity, then its namespaces from the innermost out, then the
+// transport's "" scope, then the policy's default.
+func describeRequirements(policy *signature.Policy, ref types.ImageReference) string {
+	reqs, scope := policy.Default, "the default"
+	transport := ref.Transport().Name()
+	if scopes, ok := policy.Transports[transport]; ok {
+		candidates := append([]string{ref.PolicyConfigurationIdentity()}, ref.PolicyConfigurationNamespaces()...)
+		candidates = append(candidates, "")
+		for _, c := range candidates {
+			if r, ok := scopes[c]; ok {
+				reqs, scope = r, fmt.Sprintf("%s scope %q", transport, c)
+				break
+			}
+		}
+	}
+	if len(reqs) == 0 {
+		return "nothing (an empty requirement list, which containers/image refuses) under " + scope
+	}
+	descs := make([]string, 0, len(reqs))
+	for _, r := range reqs {
+		descs = append(descs, describeRequirement(r))
+	}
+	return strings.Join(descs, " and ") + " (" + scope + ")"
+}
+
+// describeRequirement renders one requirement from its policy.json form; the
+// requirement types keep their fields private, their JSON is the stable part.
+func describeRequirement(r signature.PolicyRequirement) string {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Sprintf("%v", r)
+	}
+	var f struct {
+		Type     string   `json:"type"`
+		KeyType  string   `json:"keyType"`
+		KeyPath  string   `json:"keyPath"`
+		KeyPaths []string `json:"keyPaths"`
+		KeyData  []byte   `json:"keyData"`
+		KeyDatas [][]byte `json:"keyDatas"`
+		Fulcio   *struct {
+			OIDCIssuer   string `json:"oidcIssuer"`
+			SubjectEmail string `json:"subjectEmail"`
+		} `json:"fulcio"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return string(b)
+	}
+	keys := func() string {
+		switch {
+		case f.KeyPath != "":
+			return "the key in " + f.KeyPath
+		case len(f.KeyPaths) > 0:
+			return "a key in " + strings.Join(f.KeyPaths, ", ")
+		case len(f.KeyData) > 0 || len(f.KeyDatas) > 0:
+			return "a key given inline (keyData)"
+		case f.Fulcio != nil && f.Fulcio.SubjectEmail != "":
+			return fmt.Sprintf("a Fulcio certificate for %s issued by %s", f.Fulcio.SubjectEmail, f.Fulcio.OIDCIssuer)
+		}
+		return "a configured key"
+	}
+	switch f.Type {
+	case "signedBy":
+		return fmt.Sprintf("a %s signature by %s (signedBy)", f.KeyType, keys())
+	case "sigstoreSigned":
+		return fmt.Sprintf("a sigstore signature by %s (sigstoreSigned)", keys())
+	case "signedBaseLayer":
+		return "a base layer with a given identity (signedBaseLayer)"
+	case "reject":
+		return "that every image be rejected (reject)"
+	case "insecureAcceptAnything":
+		return "nothing (insecureAcceptAnything)"
+	}
+	return string(b)
 }
 
 // defaultIsInsecure reports a policy whose default is a lone
@@ -330,6 +440,11 @@ func decompress(r io.Reader) (io.ReadCloser, error) {
 	}
 }
 
+// badBlobRemedy ends the errors for a blob that is not what the manifest
+// names: the layer is refused whole, so a retry starts it afresh.
+const badBlobRemedy = "the registry's copy is corrupt or was tampered with; " +
+	"retry, and if it persists have the image pushed again"
+
 // verifyingReader reads a compressed blob, hashing it, and turns EOF into an
 // error when the digest or size is wrong.
 type verifyingReader struct {
@@ -364,11 +479,11 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 	}
 	if errors.Is(err, io.EOF) {
 		if v.size >= 0 && v.read != v.size {
-			v.err = fmt.Errorf("%s: read %d bytes, the manifest says %d", v.what, v.read, v.size)
+			v.err = fmt.Errorf("%s: read %d bytes, the manifest says %d: %s", v.what, v.read, v.size, badBlobRemedy)
 			return n, v.err
 		}
 		if !v.verifier.Verified() {
-			v.err = fmt.Errorf("%s: digest mismatch: the blob read does not hash to %s", v.what, v.want)
+			v.err = fmt.Errorf("%s: digest mismatch: the blob read does not hash to %s: %s", v.what, v.want, badBlobRemedy)
 			return n, v.err
 		}
 		v.done = true
@@ -419,12 +534,4 @@ func (l *layerReader) Close() error {
 		return derr
 	}
 	return cerr
-}
-
-// needsCredentials tells a registry's refusal for want of (right)
-// credentials.
-func needsCredentials(err error) bool {
-	var rejected docker.ErrUnauthorizedForCredentials
-	var ec errcode.Error
-	return errors.As(err, &rejected) || (errors.As(err, &ec) && ec.Code == errcode.ErrorCodeUnauthorized)
 }

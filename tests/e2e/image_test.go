@@ -377,7 +377,7 @@ func TestImageRegistryConfiguration(t *testing.T) {
 	}
 	e.trustRegistry(private.Addr)
 	ref := "ostree-unverified-registry:" + private.Addr + "/os:private"
-	e.expectFailure("put the registry's credentials in", "rebase", ref)
+	e.expectFailure("the registry wants credentials: put them in", "rebase", ref)
 
 	authDir := filepath.Join(e.containersRoot, "etc", "ostree")
 	if err := os.MkdirAll(authDir, 0o755); err != nil {
