@@ -423,3 +423,52 @@ func TestImageDerivedWithBuildah(t *testing.T) {
 		t.Errorf("the RUN line's /etc edit is not the image's /usr/etc: %q, %v", data, err)
 	}
 }
+
+// TestImageSigned: for ostree-image-signed: the host's policy.json decides.
+// Images signed with skopeo copy --sign-by by the trusted key deploy; an
+// unsigned image and one signed by another key are refused naming the
+// requirement, and nothing changes.
+func TestImageSigned(t *testing.T) {
+	e, _ := imageEnv(t)
+	confDir := filepath.Join(e.containersRoot, "etc", "containers")
+	trusted, err := fixture.NewGPGKey(e.ctx, filepath.Join(e.dir, "gpg-trusted"), "trusted")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := fixture.NewGPGKey(e.ctx, filepath.Join(e.dir, "gpg-other"), "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sigs, err := fixture.NewLookaside(confDir, e.reg.Addr) // confDir/registries.d: where the host looks
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fixture.WriteSignedByPolicy(filepath.Join(confDir, "policy.json"), e.reg.Addr, trusted.PublicKey); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(e.dir, "layout") + ":1" // the image imageEnv pushed as os:stable
+	if _, err := e.reg.PushSigned(e.ctx, src, "signed/os:1", trusted, sigs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reg.PushSigned(e.ctx, src, "mallory/os:1", other, sigs); err != nil {
+		t.Fatal(err)
+	}
+	signed := "ostree-image-signed:docker://" + e.reg.Addr
+	e.expectFailure("signedBy", "rebase", signed+"/os:stable")
+	e.expectFailure("signedBy", "rebase", signed+"/mallory/os:1")
+	if refs := e.repoRefs(); strings.Contains(refs, "ostree/container/image/") {
+		t.Errorf("a refused image left an image ref:\n%s", refs)
+	}
+
+	e.mustStrata("rebase", signed+"/signed/os:1")
+	if d := e.status().Deployments[0]; d.Image != signed+"/signed/os:1" || d.Version != "img-1" {
+		t.Errorf("signed image deployment: %+v", d)
+	}
+	// The policy holds for upgrades too: the tag moved to an unsigned
+	// image is refused.
+	e.pushOSImage("2", "2.0")
+	if err := e.reg.Tag(e.ctx, "os:2", "signed/os:1"); err != nil {
+		t.Fatal(err)
+	}
+	e.expectFailure("signedBy", "upgrade")
+}
