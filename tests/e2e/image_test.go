@@ -125,6 +125,15 @@ func TestImageLifecycle(t *testing.T) {
 		t.Errorf("db diff:\n%s", diff)
 	}
 
+	// Rollback on an image base: the unlayered image deployment is the
+	// default again, and back.
+	layered := d.Checksum
+	e.mustStrata("rollback")
+	if st := e.status(); st.Deployments[0].Checksum == layered || st.Deployments[1].Checksum != layered {
+		t.Errorf("rollback did not swap the image deployments: %+v", st.Deployments)
+	}
+	e.mustStrata("rollback")
+
 	// Back to the OSTree ref; the image deployment stays as rollback.
 	e.mustStrata("rebase", fixture.Remote+":"+fixture.StableRef)
 	st = e.status()
