@@ -141,14 +141,18 @@ strata_mtree_remove_path (OstreeMutableTree *mtree, const char *path, GError **e
 
 gboolean
 strata_write_mtree_commit (OstreeRepo *repo, OstreeMutableTree *mtree, const char *parent,
-                           const char *subject, GVariant *metadata, char **out_commit,
-                           GCancellable *cancellable, GError **error)
+                           const char *subject, GVariant *metadata, guint64 timestamp,
+                           char **out_commit, GCancellable *cancellable, GError **error)
 {
   g_autoptr (GFile) root = NULL;
   if (!ostree_repo_write_mtree (repo, mtree, &root, cancellable, error))
     return FALSE;
-  return ostree_repo_write_commit (repo, parent, subject, NULL, metadata, (OstreeRepoFile *)root,
-                                   out_commit, cancellable, error);
+  if (timestamp == 0)
+    return ostree_repo_write_commit (repo, parent, subject, NULL, metadata, (OstreeRepoFile *)root,
+                                     out_commit, cancellable, error);
+  return ostree_repo_write_commit_with_time (repo, parent, subject, NULL, metadata,
+                                             (OstreeRepoFile *)root, timestamp, out_commit,
+                                             cancellable, error);
 }
 
 gboolean

@@ -26,10 +26,12 @@ gboolean strata_write_dir_tree (OstreeRepo *repo, const char *path, char **out_c
 /* Removes the entry at path ("a/b/c", relative to the mtree's root). */
 gboolean strata_mtree_remove_path (OstreeMutableTree *mtree, const char *path, GError **error);
 
-/* Writes mtree and a commit of it; *out_commit is g_free-able. */
+/* Writes mtree and a commit of it with the given timestamp (0 = now);
+ * *out_commit is g_free-able. The one commit-writing tail of the package. */
 gboolean strata_write_mtree_commit (OstreeRepo *repo, OstreeMutableTree *mtree,
                                     const char *parent, const char *subject, GVariant *metadata,
-                                    char **out_commit, GCancellable *cancellable, GError **error);
+                                    guint64 timestamp, char **out_commit,
+                                    GCancellable *cancellable, GError **error);
 
 /* A loaded dirtree, iterated by index. */
 typedef struct

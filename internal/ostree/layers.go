@@ -90,13 +90,9 @@ func (r *Repo) MergeLayers(ctx context.Context, spec LayerMergeSpec) (string, er
 		return "", fmt.Errorf("%s: %w", what, err)
 	}
 	defer C.g_variant_unref(md)
-	csubject := C.CString(spec.Subject)
-	defer C.free(unsafe.Pointer(csubject))
-	cref, f := cstrOrNil(spec.Ref)
-	defer f()
-	var ts C.guint64
+	var ts uint64
 	if !spec.Timestamp.IsZero() {
-		ts = C.guint64(spec.Timestamp.Unix())
+		ts = uint64(spec.Timestamp.Unix())
 	}
 
 	var checksum string
@@ -120,13 +116,12 @@ func (r *Repo) MergeLayers(ctx context.Context, spec LayerMergeSpec) (string, er
 				return err
 			}
 		}
-		var out *C.char
-		var gerr *C.GError
-		if C.strata_write_mtree_commit_at(r.ptr, root, csubject, md, ts, &out, canc, &gerr) == 0 {
-			return opError(ctx, what+": writing commit", gerr)
+		var err error
+		checksum, err = r.writeCommit(ctx, root, commitSpec{subject: spec.Subject, metadata: md, timestamp: ts, ref: spec.Ref}, canc)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
 		}
-		checksum = takeString(out)
-		return r.transactionSetRef(cref, checksum)
+		return nil
 	})
 	if err != nil {
 		return "", err

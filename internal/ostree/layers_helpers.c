@@ -241,22 +241,6 @@ strata_mtree_list (OstreeMutableTree *root, const char *path, guint *n_files)
   return (char **)g_ptr_array_free (out, FALSE);
 }
 
-gboolean
-strata_write_mtree_commit_at (OstreeRepo *repo, OstreeMutableTree *root, const char *subject,
-                              GVariant *metadata, guint64 timestamp, char **out_commit,
-                              GCancellable *cancellable, GError **error)
-{
-  g_autoptr (GFile) rootf = NULL;
-  if (!ostree_repo_write_mtree (repo, root, &rootf, cancellable, error))
-    return FALSE;
-  if (timestamp == 0)
-    return ostree_repo_write_commit (repo, NULL, subject, NULL, metadata, (OstreeRepoFile *)rootf,
-                                     out_commit, cancellable, error);
-  return ostree_repo_write_commit_with_time (repo, NULL, subject, NULL, metadata,
-                                             (OstreeRepoFile *)rootf, timestamp, out_commit,
-                                             cancellable, error);
-}
-
 GHashTable *
 strata_str_set_new (void)
 {

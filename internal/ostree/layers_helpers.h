@@ -17,12 +17,6 @@ gboolean strata_mtree_merge_layer (OstreeRepo *repo, OstreeMutableTree *root, co
  * not a directory. */
 char **strata_mtree_list (OstreeMutableTree *root, const char *path, guint *n_files);
 
-/* Writes root and a commit of it with the given timestamp (0 = now). */
-gboolean strata_write_mtree_commit_at (OstreeRepo *repo, OstreeMutableTree *root,
-                                       const char *subject, GVariant *metadata, guint64 timestamp,
-                                       char **out_commit, GCancellable *cancellable,
-                                       GError **error);
-
 GHashTable *strata_str_set_new (void);
 void strata_str_set_add (GHashTable *set, const char *s);
 
