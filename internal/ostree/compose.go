@@ -165,7 +165,8 @@ func (r *Repo) mergeCommit(ctx context.Context, mtree *C.OstreeMutableTree, comm
 	}
 	defer C.g_free(C.gpointer(contents))
 	defer C.g_free(C.gpointer(meta))
-	if C.strata_mtree_merge_dirtree(r.ptr, mtree, contents, meta, canc, &gerr) == 0 {
+	opts := C.StrataMergeOpts{layer: C.FALSE}
+	if C.strata_mtree_merge(r.ptr, mtree, contents, meta, &opts, canc, &gerr) == 0 {
 		return opError(ctx, "merging", gerr)
 	}
 	return nil
@@ -183,7 +184,8 @@ func (r *Repo) mergeDir(ctx context.Context, mtree *C.OstreeMutableTree, dir str
 	}
 	defer C.g_free(C.gpointer(contents))
 	defer C.g_free(C.gpointer(meta))
-	if C.strata_mtree_merge_dirtree(r.ptr, mtree, contents, meta, canc, &gerr) == 0 {
+	opts := C.StrataMergeOpts{layer: C.FALSE}
+	if C.strata_mtree_merge(r.ptr, mtree, contents, meta, &opts, canc, &gerr) == 0 {
 		return opError(ctx, "merging", gerr)
 	}
 	return nil

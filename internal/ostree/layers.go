@@ -3,6 +3,7 @@ package ostree
 // #cgo pkg-config: ostree-1
 // #include <stdlib.h>
 // #include "helpers.h"
+// #include "compose_helpers.h"
 // #include "layers_helpers.h"
 import "C"
 
@@ -100,15 +101,8 @@ func (r *Repo) MergeLayers(ctx context.Context, spec LayerMergeSpec) (string, er
 		root := C.ostree_mutable_tree_new()
 		defer C.g_object_unref(C.gpointer(root))
 		for i, l := range spec.Layers {
-			dirty, implicit := strSet(l.Dirty), strSet(l.Implicit)
-			ccommit := C.CString(commits[i])
-			var gerr *C.GError
-			ok := C.strata_mtree_merge_layer(r.ptr, root, ccommit, dirty, implicit, canc, &gerr)
-			C.free(unsafe.Pointer(ccommit))
-			C.g_hash_table_unref(dirty)
-			C.g_hash_table_unref(implicit)
-			if ok == 0 {
-				return opError(ctx, fmt.Sprintf("%s: layer %s", what, l.Commit), gerr)
+			if err := r.mergeLayer(ctx, root, commits[i], l, canc); err != nil {
+				return fmt.Errorf("%s: layer %s: %w", what, l.Commit, err)
 			}
 		}
 		if spec.Check != nil {
@@ -127,6 +121,27 @@ func (r *Repo) MergeLayers(ctx context.Context, spec LayerMergeSpec) (string, er
 		return "", err
 	}
 	return checksum, nil
+}
+
+// mergeLayer overlays the root of layer commit onto root, whiteouts
+// applied.
+func (r *Repo) mergeLayer(ctx context.Context, root *C.OstreeMutableTree, commit string, l LayerSpec, canc *C.GCancellable) error {
+	ccommit := C.CString(commit)
+	defer C.free(unsafe.Pointer(ccommit))
+	var contents, meta *C.char
+	var gerr *C.GError
+	if C.strata_commit_root(r.ptr, ccommit, &contents, &meta, &gerr) == 0 {
+		return opError(ctx, "reading commit", gerr)
+	}
+	defer C.g_free(C.gpointer(contents))
+	defer C.g_free(C.gpointer(meta))
+	opts := C.StrataMergeOpts{layer: C.TRUE, dirty: strSet(l.Dirty), implicit: strSet(l.Implicit)}
+	defer C.g_hash_table_unref(opts.dirty)
+	defer C.g_hash_table_unref(opts.implicit)
+	if C.strata_mtree_merge(r.ptr, root, contents, meta, &opts, canc, &gerr) == 0 {
+		return opError(ctx, "merging", gerr)
+	}
+	return nil
 }
 
 func strSet(ss []string) *C.GHashTable {
