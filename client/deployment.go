@@ -49,7 +49,11 @@ type Deployment struct {
 	Version                string
 	Timestamp              uint64 // commit time, Unix seconds
 	BaseTimestamp          uint64 // base commit time when layered
-	Origin                 string // the refspec
+	Origin                 string // the refspec ("" for an image)
+	// ContainerImageReference is the image followed instead of a refspec,
+	// ContainerImageReferenceDigest the manifest digest it was pulled at.
+	ContainerImageReference       string
+	ContainerImageReferenceDigest string
 	Booted                 bool
 	Staged                 bool
 	Pinned                 bool
@@ -98,6 +102,8 @@ func DecodeDeployment(m map[string]dbus.Variant) Deployment {
 	d.Timestamp = num(m, "timestamp")
 	d.BaseTimestamp = num(m, "base-timestamp")
 	d.Origin = str(m, "origin")
+	d.ContainerImageReference = str(m, "container-image-reference")
+	d.ContainerImageReferenceDigest = str(m, "container-image-reference-digest")
 	d.Booted = boolean(m, "booted")
 	d.Staged = boolean(m, "staged")
 	d.Pinned = boolean(m, "pinned")

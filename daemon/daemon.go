@@ -33,6 +33,9 @@ type Config struct {
 	// PollInterval is how often the sysroot is checked for changes made by other
 	// tools (ostree admin); 0 means 2 s.
 	PollInterval time.Duration
+	// ContainersRoot is where container image configuration is read from
+	// ("" is "/": /etc/containers, /etc/ostree); see transactions.Config.
+	ContainersRoot string
 }
 
 // Daemon is the state of a running stratad. All of it hangs off this struct.
@@ -60,7 +63,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := os.MkdirAll(cfg.RunDir, 0o755); err != nil {
 		return fmt.Errorf("creating run directory: %w", err)
 	}
-	engine, err := transactions.Open(ctx, cfg.Sysroot, log)
+	engine, err := transactions.Open(ctx, cfg.Sysroot, transactions.Config{ContainersRoot: cfg.ContainersRoot}, log)
 	if err != nil {
 		return err
 	}

@@ -98,7 +98,16 @@ func deploymentDict(d *transactions.Deployment) dict {
 		}
 	}
 	if o := d.Origin; o != nil {
-		out["origin"] = dbus.MakeVariant(o.Refspec)
+		// As rpm-ostree: a deployment following an image has no "origin",
+		// but the image reference and the digest it was pulled at.
+		if o.ImageReference != "" {
+			out["container-image-reference"] = dbus.MakeVariant(o.ImageReference)
+			if d.ImageDigest != "" {
+				out["container-image-reference-digest"] = dbus.MakeVariant(d.ImageDigest)
+			}
+		} else {
+			out["origin"] = dbus.MakeVariant(o.Refspec)
+		}
 		if pkgs := o.RequestedPackages; len(pkgs) > 0 {
 			out["requested-packages"] = dbus.MakeVariant(pkgs)
 			out["packages"] = dbus.MakeVariant(pkgs)
@@ -122,7 +131,7 @@ func deploymentDict(d *transactions.Deployment) dict {
 
 // updateDict describes a cached update with rpm-ostree's CachedUpdate keys.
 func updateDict(u *transactions.Update) dict {
-	return dict{
+	d := dict{
 		"osname":             dbus.MakeVariant(u.Osname),
 		"checksum":           dbus.MakeVariant(u.Checksum),
 		"version":            dbus.MakeVariant(u.Version),
@@ -132,4 +141,9 @@ func updateDict(u *transactions.Update) dict {
 		"gpg-enabled":        dbus.MakeVariant(false),
 		"ref-has-new-commit": dbus.MakeVariant(true),
 	}
+	if u.IsImage {
+		d["container-image-reference"] = dbus.MakeVariant(u.Refspec)
+		d["container-image-reference-digest"] = dbus.MakeVariant(u.ImageDigest)
+	}
+	return d
 }

@@ -52,6 +52,11 @@ func TestDeploymentDictKeys(t *testing.T) {
 			withKeys("base-checksum:s", "base-timestamp:t", "base-version:s")},
 		{"plain origin", transactions.Deployment{Checksum: "a", Origin: &transactions.DeploymentOrigin{Refspec: "demo:os"}},
 			withKeys("origin:s")},
+		// An image deployment, as rpm-ostree sends it: no "origin".
+		{"image origin", transactions.Deployment{Checksum: "a", ImageDigest: "sha256:d", Origin: &transactions.DeploymentOrigin{ImageReference: "ostree-unverified-registry:r/os"}},
+			withKeys("container-image-reference:s", "container-image-reference-digest:s")},
+		{"image origin, commit pruned", transactions.Deployment{Checksum: "a", Origin: &transactions.DeploymentOrigin{ImageReference: "ostree-unverified-registry:r/os"}},
+			withKeys("container-image-reference:s")},
 		{"full origin", transactions.Deployment{Checksum: "a", Origin: &transactions.DeploymentOrigin{
 			Refspec: "demo:os", RequestedPackages: []string{"x"}, RequestedLocalPackages: []string{"l-1-1.noarch"},
 			OverrideRemove: []string{"r"}, OverrideReplaceLocal: []string{"n-2-1.noarch"}, OverrideCommit: "c",
@@ -105,6 +110,13 @@ func TestUpdateDict(t *testing.T) {
 	}
 	if got["timestamp"].Value() != uint64(42) || got["origin"].Value() != "demo:os" || got["ref-has-new-commit"].Value() != true {
 		t.Errorf("values %v", got)
+	}
+}
+
+func TestUpdateDictImage(t *testing.T) {
+	got := updateDict(&transactions.Update{Osname: "demo", Refspec: "ostree-unverified-registry:r/os", IsImage: true, ImageDigest: "sha256:d", Checksum: "c"})
+	if got["container-image-reference"].Value() != "ostree-unverified-registry:r/os" || got["container-image-reference-digest"].Value() != "sha256:d" {
+		t.Errorf("image update %v", got)
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 
 // Cleanup elements, as rpm-ostree names them on the wire.
 const (
-	CleanupBase     = "base"            // unreferenced base commits and cached package commits
+	CleanupBase     = "base"            // unreferenced base commits, cached package commits, undeployed images
 	CleanupPending  = "pending-deploy"  // deployments newer than the booted one
 	CleanupRollback = "rollback-deploy" // deployments older than the booted (or default) one
 	CleanupRepomd   = "repomd"          // cached rpm-md repository metadata
@@ -54,6 +54,13 @@ func (e *Engine) Cleanup(ctx context.Context, osname string, elements []string, 
 			if n > 0 {
 				p.Message(fmt.Sprintf("Removed %d cached package(s) no deployment uses", n))
 			}
+			images, layers, err := s.PruneImages(deployedBases(s))
+			if err != nil {
+				return fmt.Errorf("pruning container images: %w", err)
+			}
+			if images+layers > 0 {
+				p.Message(fmt.Sprintf("Removed %d container image(s) and %d image layer(s) no deployment uses", images, layers))
+			}
 		}
 		if want[CleanupRepomd] {
 			c := layering.Composer{CacheDir: filepath.Join(s.Path(), CacheDir)}
@@ -68,6 +75,16 @@ func (e *Engine) Cleanup(ctx context.Context, osname string, elements []string, 
 		p.TaskEnd("done")
 		return nil
 	})
+}
+
+// deployedBases lists the commits the deployments use as bases (the
+// deployed commit itself when nothing is layered).
+func deployedBases(s Sysroot) []string {
+	var bases []string
+	for _, d := range s.Deployments() {
+		bases = append(bases, d.Checksum, baseOfCommit(s.Repo(), d.Checksum))
+	}
+	return bases
 }
 
 // keepAfterCleanup drops pending deployments (those before the booted one) and/or

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/strata-os/strata/internal/image"
 	"github.com/strata-os/strata/internal/origin"
 	"github.com/strata-os/strata/internal/ostree"
-	"github.com/strata-os/strata/rpmdb"
 )
 
 // UpgradeOptions are the knobs of Upgrade (rpm-ostree's names in comments).
@@ -48,8 +48,8 @@ func (e *Engine) Upgrade(ctx context.Context, osname string, opts UpgradeOptions
 			osname: osname,
 			// An upgrade leaves a pinned revision (from `deploy`) and follows the ref again.
 			edit: func(o *origin.Origin) error { o.SetOverrideCommit(""); return nil },
-			fetch: func(ctx context.Context, repo Repo, o *origin.Origin) (string, error) {
-				return fetchHead(ctx, repo, o.Refspec(), opts.CacheOnly, p)
+			fetch: func(ctx context.Context, src baseSource, o *origin.Origin) (string, error) {
+				return src.fetchHead(ctx, s, opts.CacheOnly, p)
 			},
 			checkDowngrade: !opts.AllowDowngrade,
 			noChange:       "No upgrade available.",
@@ -67,28 +67,29 @@ func (e *Engine) Upgrade(ctx context.Context, osname string, opts UpgradeOptions
 	return res, err
 }
 
-// Rebase switches osname to another refspec ("remote:ref", "ref" keeping the
-// current remote, or "remote:" keeping the current ref) and deploys it.
+// Rebase switches osname to another base and deploys it. The new base is a
+// container image reference (ostree-unverified-registry:…, see
+// image.ParseReference), or an OSTree refspec: "remote:ref", "ref" keeping
+// the current remote, or "remote:" keeping the current ref.
 func (e *Engine) Rebase(ctx context.Context, osname, refspec string, opts RebaseOptions, p Progress) (Result, error) {
 	var res Result
 	err := e.run(ctx, func(s Sysroot) error {
-		var previous, newRefspec string
+		var previous, next string // OSTree refspecs before and after; "" for an image
 		plan, err := prepareBase(ctx, s, baseChange{
 			osname: osname,
 			edit: func(o *origin.Origin) error {
 				previous = o.Refspec()
-				var err error
-				if newRefspec, err = resolveRebaseTarget(previous, refspec); err != nil {
+				if err := rebaseOrigin(o, refspec, opts); err != nil {
 					return err
 				}
-				rebaseOrigin(o, newRefspec, opts.Packages)
+				next = o.Refspec()
 				return nil
 			},
-			fetch: func(ctx context.Context, repo Repo, o *origin.Origin) (string, error) {
+			fetch: func(ctx context.Context, src baseSource, o *origin.Origin) (string, error) {
 				if opts.Revision == "" {
-					return fetchHead(ctx, repo, newRefspec, opts.CacheOnly, p)
+					return src.fetchHead(ctx, s, opts.CacheOnly, p)
 				}
-				csum, err := fetchRevision(ctx, repo, newRefspec, revisionArg(opts.Revision), opts.CacheOnly, p)
+				csum, err := src.fetchRevision(ctx, s, revisionArg(opts.Revision), opts.CacheOnly, p)
 				o.SetOverrideCommit(csum)
 				return csum, err
 			},
@@ -99,11 +100,12 @@ func (e *Engine) Rebase(ctx context.Context, osname, refspec string, opts Rebase
 			return err
 		}
 		res, err = e.deployBase(ctx, s, plan, p)
-		if err != nil || opts.SkipPurge || newRefspec == previous {
+		if err != nil || opts.SkipPurge || previous == "" || next == previous {
 			return err
 		}
 		// As rpm-ostree does, the ref left behind is deleted; the previous
-		// deployment keeps its commit.
+		// deployment keeps its commit. An image left behind is pruned by
+		// `cleanup -b` once no deployment uses it.
 		remote, ref := origin.SplitRefspec(previous)
 		if err := s.Repo().SetRef(remote, ref, ""); err != nil {
 			p.Message(fmt.Sprintf("warning: could not delete the old ref %s: %v", previous, err))
@@ -113,21 +115,35 @@ func (e *Engine) Rebase(ctx context.Context, osname, refspec string, opts Rebase
 	return res, err
 }
 
-// rebaseOrigin points o at refspec, following its head, with packages added
-// to the requested ones.
-func rebaseOrigin(o *origin.Origin, refspec string, packages []string) {
-	o.SetRefspec(refspec)
-	o.SetOverrideCommit("")
-	if len(packages) == 0 {
-		return
+// rebaseOrigin points o at the rebase target, following its head, with
+// opts.Packages added to the requested ones. An image reference is checked
+// here, before anything is fetched.
+func rebaseOrigin(o *origin.Origin, target string, opts RebaseOptions) error {
+	if image.IsImageReference(target) {
+		ref, err := image.ParseReference(target)
+		if err != nil {
+			return err
+		}
+		if opts.Revision != "" {
+			return fmt.Errorf("--revision does not apply to a container image; name the image by digest instead (%s@sha256:<digest>)", target)
+		}
+		o.SetImageReference(ref.String())
+	} else {
+		refspec, err := resolveRebaseTarget(o.Refspec(), target)
+		if err != nil {
+			return err
+		}
+		o.SetRefspec(refspec)
+		o.SetOverrideCommit("")
 	}
 	requested := o.RequestedPackages()
-	for _, name := range packages {
+	for _, name := range opts.Packages {
 		if !slices.Contains(requested, name) {
 			requested = append(requested, name)
 		}
 	}
 	o.SetRequestedPackages(requested)
+	return nil
 }
 
 // Deploy deploys a specific revision (checksum, "revision=…" or "version=…") of
@@ -137,8 +153,8 @@ func (e *Engine) Deploy(ctx context.Context, osname, revision string, opts Deplo
 	err := e.run(ctx, func(s Sysroot) error {
 		plan, err := prepareBase(ctx, s, baseChange{
 			osname: osname,
-			fetch: func(ctx context.Context, repo Repo, o *origin.Origin) (string, error) {
-				csum, err := fetchRevision(ctx, repo, o.Refspec(), revisionArg(revision), opts.CacheOnly, p)
+			fetch: func(ctx context.Context, src baseSource, o *origin.Origin) (string, error) {
+				csum, err := src.fetchRevision(ctx, s, revisionArg(revision), opts.CacheOnly, p)
 				o.SetOverrideCommit(csum)
 				return csum, err
 			},
@@ -160,9 +176,10 @@ type baseChange struct {
 	osname string
 	// edit changes the origin copy before anything is fetched (nil: no change).
 	edit func(o *origin.Origin) error
-	// fetch brings the new base into the repo and returns its checksum; it
-	// may pin the origin to that commit.
-	fetch func(ctx context.Context, repo Repo, o *origin.Origin) (string, error)
+	// fetch brings the new base (from src, what the edited origin follows)
+	// into the repo and returns its checksum; it may pin the origin to that
+	// commit.
+	fetch func(ctx context.Context, src baseSource, o *origin.Origin) (string, error)
 	// checkDowngrade refuses a new base older than the current one.
 	checkDowngrade bool
 	// noChange is said when neither the base nor the origin would change,
@@ -193,11 +210,15 @@ func prepareBase(ctx context.Context, s Sysroot, ch baseChange, p Progress) (*ba
 			return nil, err
 		}
 	}
-	repo := s.Repo()
-	target, err := ch.fetch(ctx, repo, o)
+	src, err := baseSourceOf(o)
 	if err != nil {
 		return nil, err
 	}
+	target, err := ch.fetch(ctx, src, o)
+	if err != nil {
+		return nil, err
+	}
+	repo := s.Repo()
 	base := readBase(repo, merge)
 	if ch.noChange != "" && target == base.checksum && string(o.Bytes()) == unchanged {
 		p.Message(ch.noChange)
@@ -211,17 +232,21 @@ func prepareBase(ctx context.Context, s Sysroot, ch baseChange, p Progress) (*ba
 	return &basePlan{osname: ch.osname, merge: merge, origin: o, target: target}, nil
 }
 
-// CheckUpdate fetches the commit metadata of the newest commit of osname's
-// refspec so that the cached update can be described (upgrade --check/--preview).
+// CheckUpdate fetches enough of the newest base of osname for the cached
+// update to be described (upgrade --check/--preview): an OSTree commit's
+// metadata and rpmdb, or a container image (whose layers a later upgrade
+// reuses).
 func (e *Engine) CheckUpdate(ctx context.Context, osname string, p Progress) error {
 	return e.run(ctx, func(s Sysroot) error {
 		_, o, err := mergeOrigin(s, osname)
 		if err != nil {
 			return err
 		}
-		// The update's rpmdb comes along so its package diff can be shown
-		// without downloading the whole tree.
-		return fetch(ctx, s.Repo(), o.Refspec(), ostree.PullOptions{Subdirs: []string{"/" + rpmdb.Dir}}, p)
+		src, err := baseSourceOf(o)
+		if err != nil {
+			return err
+		}
+		return src.checkUpdate(ctx, s, p)
 	})
 }
 
@@ -239,9 +264,17 @@ func revisionArg(rev string) string {
 	return "version=" + rev
 }
 
+// resolveRebaseTarget completes an OSTree refspec from the current one
+// ("" when the current base is a container image).
 func resolveRebaseTarget(current, requested string) (string, error) {
 	if requested == "" {
-		return "", fmt.Errorf("rebase needs a refspec (REMOTE:REF, REF or REMOTE:)")
+		return "", fmt.Errorf("rebase needs a refspec (REMOTE:REF, REF or REMOTE:) or a container image reference (ostree-unverified-registry:HOST/REPO:TAG)")
+	}
+	if looksLikeImage(requested) {
+		return "", fmt.Errorf("%q looks like a container image but has no ostree image scheme; write ostree-unverified-registry:HOST/REPO[:TAG] (or ostree-image-signed:docker://HOST/REPO[:TAG] to require a signature)", requested)
+	}
+	if current == "" && strings.HasSuffix(requested, ":") {
+		return "", fmt.Errorf("%q keeps the current ref, but the current base is a container image: name the ref (REMOTE:REF)", requested)
 	}
 	curRemote, curRef := origin.SplitRefspec(current)
 	remote, ref := origin.SplitRefspec(requested)
@@ -347,3 +380,8 @@ func writeDeployment(ctx context.Context, s Sysroot, nd newDeployment, p Progres
 func cleanupAfterFailure(s Sysroot) {
 	_ = s.Cleanup(context.Background())
 }
+
+// looksLikeImage tells a container image name given without an ostree image
+// scheme ("docker://quay.io/…") from an OSTree refspec, which never
+// contains "://".
+func looksLikeImage(refspec string) bool { return strings.Contains(refspec, "://") }

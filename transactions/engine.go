@@ -25,6 +25,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/strata-os/strata/internal/image"
 	"github.com/strata-os/strata/internal/ostree"
 )
 
@@ -70,9 +71,18 @@ type Engine struct {
 	log     *logrus.Entry
 }
 
+// Config is what the engine needs besides its sysroot.
+type Config struct {
+	// ContainersRoot is the directory under which container image pulls
+	// find etc/containers/{registries.conf,policy.json,registries.d} and
+	// the ostree auth files; "" is "/", the host's own configuration.
+	// Tests and the demo point it at a directory of their own.
+	ContainersRoot string
+}
+
 // Open loads the sysroot at path.
-func Open(ctx context.Context, path string, log *logrus.Entry) (*Engine, error) {
-	s, err := openSysroot(ctx, path, log)
+func Open(ctx context.Context, path string, cfg Config, log *logrus.Entry) (*Engine, error) {
+	s, err := openSysroot(ctx, path, image.Config{Root: cfg.ContainersRoot}, log)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/strata-os/strata/internal/image"
 	"github.com/strata-os/strata/internal/origin"
 	"github.com/strata-os/strata/internal/ostree"
 	"github.com/strata-os/strata/layering"
@@ -24,6 +25,10 @@ type memSysroot struct {
 	repo     *memRepo
 	composed []layering.Request
 	cleanups int
+	// registry is what container image references serve: the canonical
+	// reference -> the image commit (added with m.image).
+	registry map[string]string
+	pruned   [][]string // keep-lists PruneImages was called with
 }
 
 type memRepo struct {
@@ -34,7 +39,7 @@ type memRepo struct {
 }
 
 func newMem(t *testing.T) *memSysroot {
-	return &memSysroot{dir: t.TempDir(), repo: &memRepo{commits: map[string]*ostree.Commit{}, refs: map[string]string{}, remote: map[string]string{}}}
+	return &memSysroot{dir: t.TempDir(), registry: map[string]string{}, repo: &memRepo{commits: map[string]*ostree.Commit{}, refs: map[string]string{}, remote: map[string]string{}}}
 }
 
 // commit adds a commit; version "" leaves the metadata without one.
@@ -144,6 +149,31 @@ func (m *memSysroot) WriteDeployments(ctx context.Context, deployments []*ostree
 
 func (m *memSysroot) Cleanup(ctx context.Context) error { m.cleanups++; return nil }
 
+// image makes the registry serve ref as an image commit csum with a
+// manifest digest made from csum.
+func (m *memSysroot) image(ref, csum, version string, ts int64) {
+	m.commit(csum, "", version, ts)
+	m.repo.commits[csum].Metadata[image.MetaManifestDigest] = "sha256:" + csum
+	m.registry[ref] = csum
+}
+
+// PullImage "pulls" what the registry serves: one layer's progress, and
+// the image ref set, as image.Store does.
+func (m *memSysroot) PullImage(ctx context.Context, ref image.Reference, progress func(image.LayerProgress)) (image.Pulled, error) {
+	csum, ok := m.registry[ref.String()]
+	if !ok {
+		return image.Pulled{}, fmt.Errorf("reading manifest %s: manifest unknown", ref)
+	}
+	progress(image.LayerProgress{Index: 0, Count: 1, Digest: "sha256:" + csum, Read: 10, Size: 10})
+	m.repo.refs[image.ImageRef(ref.ImageRef())] = csum
+	return image.Pulled{Commit: csum, ManifestDigest: "sha256:" + csum, Imported: 1}, nil
+}
+
+func (m *memSysroot) PruneImages(keep []string) (int, int, error) {
+	m.pruned = append(m.pruned, keep)
+	return 0, 0, nil
+}
+
 // Compose records the request and makes a client-layer commit on its base.
 func (m *memSysroot) Compose(ctx context.Context, req layering.Request, p layering.Progress) (string, error) {
 	m.composed = append(m.composed, req)
@@ -222,12 +252,15 @@ func (r *memRepo) ReloadConfig(ctx context.Context) error { return nil }
 type recorder struct {
 	messages  []string
 	downloads int
+	percents  []string // "text: N"
 }
 
 func (r *recorder) Message(text string)         { r.messages = append(r.messages, text) }
 func (r *recorder) TaskBegin(string)            {}
 func (r *recorder) TaskEnd(string)              {}
-func (r *recorder) Percent(string, uint32)      {}
+func (r *recorder) Percent(text string, pct uint32) {
+	r.percents = append(r.percents, fmt.Sprintf("%s: %d", text, pct))
+}
 func (r *recorder) Download(p DownloadProgress) { r.downloads++ }
 func (r *recorder) End()                        {}
 func (r *recorder) said(text string) bool {

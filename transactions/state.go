@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/strata-os/strata/internal/image"
 	"github.com/strata-os/strata/internal/origin"
 	"github.com/strata-os/strata/internal/ostree"
 )
@@ -52,6 +53,10 @@ type Deployment struct {
 	BaseVersion   string
 	BaseTimestamp time.Time
 
+	// ImageDigest is the manifest digest of the container image the base
+	// was pulled from ("sha256:…"), "" for an OSTree base.
+	ImageDigest string
+
 	// Origin is what the deployment's origin file asks for; nil when the
 	// file is missing or malformed.
 	Origin *DeploymentOrigin
@@ -59,7 +64,8 @@ type Deployment struct {
 
 // DeploymentOrigin is the parsed origin of a deployment.
 type DeploymentOrigin struct {
-	Refspec                string
+	Refspec                string // the OSTree refspec followed, "" for an image
+	ImageReference         string // the container image followed, "" for a refspec
 	RequestedPackages      []string // names, provides or paths, as requested
 	RequestedLocalPackages []string // NEVRAs of requested local RPMs
 	OverrideRemove         []string // base package names removed
@@ -70,9 +76,11 @@ type DeploymentOrigin struct {
 // Update describes a newer base commit that the sysroot's repo already knows about
 // (fetched by an upgrade check or a download-only upgrade).
 type Update struct {
-	Osname    string
-	Refspec   string
-	Checksum  string
+	Osname      string
+	Refspec     string // the OSTree refspec or container image followed
+	IsImage     bool   // Refspec is a container image reference
+	ImageDigest string // the new image's manifest digest, for an image
+	Checksum    string
 	Version   string
 	Timestamp time.Time
 }
@@ -103,16 +111,19 @@ func describeDeployment(s Sysroot, repo Repo, d *ostree.Deployment) Deployment {
 	}
 	if c, err := repo.ReadCommit(d.Checksum); err == nil {
 		out.CommitKnown, out.Timestamp, out.Version = true, c.Timestamp, c.Version
+		out.ImageDigest = imageDigest(c)
 		if base := baseOf(c); base != d.Checksum {
 			out.BaseChecksum = base
 			if bc, err := repo.ReadCommit(base); err == nil {
 				out.BaseKnown, out.BaseVersion, out.BaseTimestamp = true, bc.Version, bc.Timestamp
+				out.ImageDigest = imageDigest(bc)
 			}
 		}
 	}
 	if o, err := originOf(s, d); err == nil {
 		out.Origin = &DeploymentOrigin{
 			Refspec:                o.Refspec(),
+			ImageReference:         o.ImageReference(),
 			RequestedPackages:      o.RequestedPackages(),
 			RequestedLocalPackages: localNEVRAs(o.RequestedLocalPackages()),
 			OverrideRemove:         o.OverrideRemove(),
@@ -180,6 +191,13 @@ func originOf(s Sysroot, d *ostree.Deployment) (*origin.Origin, error) {
 		return nil, fmt.Errorf("deployment %s has a malformed origin file %s: %w", d.ID(), path, err)
 	}
 	return o, nil
+}
+
+// imageDigest is the manifest digest a commit pulled from a container image
+// records, "" for any other commit.
+func imageDigest(c *ostree.Commit) string {
+	d, _ := c.Metadata[image.MetaManifestDigest].(string)
+	return d
 }
 
 // baseOfCommit is the base image commit of checksum: the commit itself, or
@@ -256,9 +274,13 @@ func cachedUpdate(s Sysroot, osname string) *Update {
 	if err != nil || o.OverrideCommit() != "" {
 		return nil
 	}
+	src, err := baseSourceOf(o)
+	if err != nil {
+		return nil
+	}
 	repo := s.Repo()
-	head, err := repo.ResolveRev(o.Refspec(), true)
-	if err != nil || head == "" {
+	head := src.head(repo)
+	if head == "" {
 		return nil
 	}
 	base := readBase(repo, merge)
@@ -272,7 +294,9 @@ func cachedUpdate(s Sysroot, osname string) *Update {
 	if base.commit != nil && newCommit.Timestamp.Before(base.commit.Timestamp) {
 		return nil
 	}
-	return &Update{Osname: osname, Refspec: o.Refspec(), Checksum: head, Version: newCommit.Version, Timestamp: newCommit.Timestamp}
+	_, isImage := src.(imageBase)
+	return &Update{Osname: osname, Refspec: src.String(), IsImage: isImage, ImageDigest: imageDigest(newCommit),
+		Checksum: head, Version: newCommit.Version, Timestamp: newCommit.Timestamp}
 }
 
 // baseCommit is a deployment's base, resolved and read once per transaction.

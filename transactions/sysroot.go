@@ -8,6 +8,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/strata-os/strata/internal/image"
 	"github.com/strata-os/strata/internal/ostree"
 	"github.com/strata-os/strata/layering"
 )
@@ -53,6 +54,14 @@ type Sysroot interface {
 	Repo() Repo
 	// Compose builds a layered commit in the sysroot's repo.
 	Compose(ctx context.Context, req layering.Request, p layering.Progress) (string, error)
+
+	// PullImage brings a container image into the repo: each layer not
+	// imported yet becomes its own commit, and the merged tree is
+	// committed on the image's ref (internal/image's scheme).
+	PullImage(ctx context.Context, ref image.Reference, progress func(image.LayerProgress)) (image.Pulled, error)
+	// PruneImages deletes the image refs whose commit is not in keep and
+	// the layer refs no remaining image uses.
+	PruneImages(keep []string) (images, layers int, err error)
 }
 
 // Repo is what transactions need from the sysroot's OSTree repository.
@@ -70,16 +79,17 @@ type Repo interface {
 
 // ostreeSysroot is the Sysroot of a real host, over libostree.
 type ostreeSysroot struct {
-	s   *ostree.Sysroot
-	log *logrus.Entry
+	s      *ostree.Sysroot
+	images image.Config
+	log    *logrus.Entry
 }
 
-func openSysroot(ctx context.Context, path string, log *logrus.Entry) (*ostreeSysroot, error) {
+func openSysroot(ctx context.Context, path string, images image.Config, log *logrus.Entry) (*ostreeSysroot, error) {
 	s, err := ostree.OpenSysroot(ctx, path)
 	if err != nil {
 		return nil, err
 	}
-	return &ostreeSysroot{s: s, log: log}, nil
+	return &ostreeSysroot{s: s, images: images, log: log}, nil
 }
 
 func (o *ostreeSysroot) Path() string                   { return o.s.Path() }
@@ -127,4 +137,14 @@ func (o *ostreeSysroot) Compose(ctx context.Context, req layering.Request, p lay
 		return "", err
 	}
 	return res.Commit, nil
+}
+
+func (o *ostreeSysroot) PullImage(ctx context.Context, ref image.Reference, progress func(image.LayerProgress)) (image.Pulled, error) {
+	store := image.Store{Repo: o.s.Repo()}
+	return store.Pull(ctx, ref, o.images, progress)
+}
+
+func (o *ostreeSysroot) PruneImages(keep []string) (int, int, error) {
+	store := image.Store{Repo: o.s.Repo()}
+	return store.Prune(keep)
 }

@@ -61,3 +61,33 @@ func TestFormatSize(t *testing.T) {
 		}
 	}
 }
+
+// An image pull: one bar per layer, each left as a finished line.
+func TestProgressLayers(t *testing.T) {
+	events := []client.Event{
+		client.Message{Text: "Pulling image ostree-unverified-registry:r/os:1"},
+		client.PercentProgress{Text: "Fetching layer 1/2 sha256:0123456789ab (1.2 MB)", Percent: 0},
+		client.PercentProgress{Text: "Fetching layer 1/2 sha256:0123456789ab (1.2 MB)", Percent: 100},
+		client.PercentProgress{Text: "Fetching layer 2/2 sha256:ba9876543210 (3 kB)", Percent: 100},
+		client.ProgressEnd{},
+	}
+	var plain bytes.Buffer
+	p := newProgress(&plain, false)
+	for _, e := range events {
+		p.handle(e)
+	}
+	want := "Pulling image ostree-unverified-registry:r/os:1\n" +
+		"Fetching layer 1/2 sha256:0123456789ab (1.2 MB)...done\n" +
+		"Fetching layer 2/2 sha256:ba9876543210 (3 kB)...done\n"
+	if plain.String() != want {
+		t.Errorf("plain:\n%q\nwant:\n%q", plain.String(), want)
+	}
+	var tty bytes.Buffer
+	p = newProgress(&tty, true)
+	for _, e := range events {
+		p.handle(e)
+	}
+	if got := bytes.Count(tty.Bytes(), []byte("... done\n")); got != 2 {
+		t.Errorf("tty: %d finished layer lines, want 2:\n%q", got, tty.String())
+	}
+}

@@ -179,6 +179,9 @@ func writeDeployment(w io.Writer, d client.Deployment, index int, multipleRoots 
 		glyph = "●"
 	}
 	head := d.Origin
+	if d.ContainerImageReference != "" {
+		head = d.ContainerImageReference
+	}
 	if head == "" {
 		head = d.Checksum
 	}
@@ -186,6 +189,9 @@ func writeDeployment(w io.Writer, d client.Deployment, index int, multipleRoots 
 		head += fmt.Sprintf(" (index: %d)", index)
 	}
 	fmt.Fprintf(w, "%s %s\n", glyph, head)
+	if d.ContainerImageReferenceDigest != "" {
+		kv("Digest", d.ContainerImageReferenceDigest)
+	}
 
 	layered := d.BaseChecksum != ""
 	ts := d.Timestamp
@@ -199,7 +205,7 @@ func writeDeployment(w io.Writer, d client.Deployment, index int, multipleRoots 
 	}
 
 	live := d.LiveInProgress != "" || d.LiveReplaced != ""
-	showCommit := o.verbose || (d.Origin != "" && classifyRefspec(d.Origin) == refOstree) || d.Origin == ""
+	showCommit := o.verbose || (d.Origin != "" && classifyRefspec(d.Origin) == refOstree) || (d.Origin == "" && d.ContainerImageReference == "")
 	switch {
 	case layered && showCommit:
 		key := "BaseCommit"
@@ -210,7 +216,7 @@ func writeDeployment(w io.Writer, d client.Deployment, index int, multipleRoots 
 		if o.verbose || live {
 			kv("Commit", d.Checksum)
 		}
-	case showCommit && d.Origin != "":
+	case showCommit && (d.Origin != "" || d.ContainerImageReference != ""):
 		key := "Commit"
 		if live {
 			key = "BootedCommit"
@@ -348,6 +354,9 @@ func writeCachedUpdate(w io.Writer, cu client.Dict, verbose, tty bool) {
 			kv("Version", fmt.Sprintf("%s (%s)", bold(d.Version, tty), formatTimestamp(d.Timestamp)))
 		} else {
 			kv("Timestamp", formatTimestamp(d.Timestamp))
+		}
+		if d.ContainerImageReferenceDigest != "" {
+			kv("Digest", d.ContainerImageReferenceDigest)
 		}
 		kv("Commit", d.Checksum)
 	}

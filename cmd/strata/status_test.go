@@ -63,6 +63,19 @@ func layeredDict() map[string]dbus.Variant {
 	}
 }
 
+// imageDict is a deployment following a container image, with a package
+// layered on it, as rpm-ostree sends it (no "origin").
+func imageDict() map[string]dbus.Variant {
+	return map[string]dbus.Variant{
+		"id": v("fedora-" + sumC + ".0"), "osname": v("fedora"), "serial": v(int32(0)),
+		"checksum": v(sumC), "base-checksum": v(sumB), "version": v("41.20261201.0"),
+		"timestamp": v(uint64(1767229200)), "base-timestamp": v(uint64(1764547200)),
+		"container-image-reference":        v("ostree-unverified-registry:quay.io/fedora/fedora-coreos:stable"),
+		"container-image-reference-digest": v("sha256:" + sumA),
+		"booted":                           v(true), "packages": v([]string{"htop"}), "requested-packages": v([]string{"htop"}),
+	}
+}
+
 func decode(ms ...map[string]dbus.Variant) []client.Deployment {
 	var out []client.Deployment
 	for _, m := range ms {
@@ -110,6 +123,8 @@ func TestStatusGolden(t *testing.T) {
 		{"idle-two-verbose", statusView{policy: "none", deployments: decode(pendingDict(), bootedDict())}, statusOpts{verbose: true, columns: 80}},
 		{"booted-only", statusView{policy: "none", deployments: decode(pendingDict(), bootedDict())}, statusOpts{onlyBooted: true, columns: 80}},
 		{"layered", statusView{policy: "none", deployments: decode(layeredDict(), bootedDict())}, statusOpts{columns: 80}},
+		{"image", statusView{policy: "none", deployments: decode(imageDict(), bootedDict())}, statusOpts{columns: 80}},
+		{"image-verbose", statusView{policy: "none", deployments: decode(imageDict())}, statusOpts{verbose: true, columns: 80}},
 		{"layered-verbose-narrow", statusView{policy: "none", deployments: decode(layeredDict())}, statusOpts{verbose: true, columns: 40}},
 		{"busy-with-update", statusView{busy: true, txnTitle: "upgrade", txnInitiator: "client(id:cli dbus:1.42 unit:session-1.scope uid:0)",
 			policy: "check", deployments: decode(bootedDict()), cachedUpdate: cached}, statusOpts{columns: 80}},

@@ -36,6 +36,15 @@ func (s *Store) Pull(ctx context.Context, ref Reference, cfg Config, progress fu
 	}
 	defer img.Close()
 	res := Pulled{ManifestDigest: img.ManifestDigest}
+	if csum, ok := s.pulledAlready(ref, img.ManifestDigest); ok {
+		// Nothing changed since the last pull: no layer is read and the
+		// merge is not redone (an upgrade check costs one manifest fetch).
+		for i, l := range img.Layers {
+			progress(LayerProgress{Index: i, Count: len(img.Layers), Digest: l.Digest, Size: l.Size, Reused: true})
+		}
+		res.Commit, res.Reused = csum, len(img.Layers)
+		return res, nil
+	}
 	digests := make([]string, len(img.Layers))
 	for i, l := range img.Layers {
 		digests[i] = l.Digest
@@ -77,4 +86,18 @@ func (s *Store) pullLayer(ctx context.Context, img *Image, i int, lp LayerProgre
 		err = fmt.Errorf("layer %s: %w", lp.Digest, cerr)
 	}
 	return err
+}
+
+// pulledAlready returns the image commit of ref when it was merged from the
+// manifest with digest.
+func (s *Store) pulledAlready(ref Reference, digest string) (string, bool) {
+	csum, err := s.Repo.ResolveRev(ImageRef(ref.ImageRef()), true)
+	if err != nil || csum == "" {
+		return "", false
+	}
+	c, err := s.Repo.ReadCommit(csum)
+	if err != nil || c.Metadata[MetaManifestDigest] != digest {
+		return "", false
+	}
+	return csum, true
 }

@@ -2,6 +2,12 @@
 // (/ostree/deploy/<os>/deploy/<checksum>.<serial>.origin): a GLib keyfile
 // naming the ref a deployment follows and the package changes layered on it.
 //
+// A deployment follows either an OSTree refspec ([origin] refspec, or
+// baserefspec) or a container image ([origin] container-image-reference, in
+// rpm-ostree's and ostree-rs-ext's spelling, e.g.
+// "ostree-unverified-registry:quay.io/fedora/fedora-coreos:stable"); the
+// setters keep exactly one of the two.
+//
 // It parses and rewrites that file without losing anything it does not
 // understand: other tools (ostree, rpm-ostree) keep their own groups and keys
 // there, so unknown groups, keys, comments and order survive a rewrite
@@ -24,6 +30,7 @@ const (
 
 	keyRefspec        = "refspec"
 	keyBaseRefspec    = "baserefspec"
+	keyImageReference = "container-image-reference"
 	keyOverrideCommit = "override-commit"
 	keyRequested      = "requested"
 	keyRequestedLocal = "requested-local"
@@ -38,20 +45,26 @@ type Origin struct {
 }
 
 // Parse reads an origin file. It fails on keyfile syntax errors (naming the
-// line) and when there is no [origin] refspec or baserefspec.
+// line) and when the file names neither an [origin] refspec (or
+// baserefspec) nor a container-image-reference.
 func Parse(data []byte) (*Origin, error) {
 	lines, err := parseLines(data)
 	if err != nil {
 		return nil, err
 	}
 	o := &Origin{lines: lines}
-	if o.Refspec() == "" {
-		if _, ok := o.Get(groupOrigin, "container-image-reference"); ok {
-			return nil, errors.New("origin has no [origin] refspec; it follows a container image, which strata cannot deploy: rebase to an ostree ref with 'strata rebase REMOTE:REF'")
-		}
-		return nil, errors.New("origin has no [origin] refspec; add a line \"refspec=REMOTE:REF\" under [origin]")
+	if o.Refspec() == "" && o.ImageReference() == "" {
+		return nil, errors.New("origin has no [origin] refspec; add a line \"refspec=REMOTE:REF\" (or \"container-image-reference=IMAGE\") under [origin]")
 	}
 	return o, nil
+}
+
+// NewImage returns an origin that follows the container image ref and
+// changes nothing.
+func NewImage(ref string) *Origin {
+	o := &Origin{}
+	o.Set(groupOrigin, keyImageReference, ref)
+	return o
 }
 
 // New returns an origin that follows refspec and changes nothing.
@@ -77,10 +90,14 @@ func (o *Origin) Clone() *Origin {
 	return &Origin{lines: append([]line(nil), o.lines...)}
 }
 
-// Refspec is the ref the deployment follows: [origin] refspec, or
+// Refspec is the OSTree ref the deployment follows: [origin] refspec, or
 // baserefspec, which rpm-ostree writes instead when packages are layered.
-// When both are present refspec wins, as in rpm-ostree.
+// When both are present refspec wins, as in rpm-ostree. It is "" for an
+// origin that follows a container image.
 func (o *Origin) Refspec() string {
+	if o.ImageReference() != "" {
+		return ""
+	}
 	if r, ok := o.Get(groupOrigin, keyRefspec); ok && r != "" {
 		return r
 	}
@@ -88,8 +105,25 @@ func (o *Origin) Refspec() string {
 	return r
 }
 
+// ImageReference is the container image the deployment follows
+// ([origin] container-image-reference), or "" when it follows an OSTree ref.
+func (o *Origin) ImageReference() string {
+	r, _ := o.Get(groupOrigin, keyImageReference)
+	return r
+}
+
+// SetImageReference makes the origin follow the container image ref instead
+// of whatever it followed, dropping any refspec and pinned commit.
+func (o *Origin) SetImageReference(ref string) {
+	o.Set(groupOrigin, keyImageReference, ref)
+	o.Delete(groupOrigin, keyRefspec)
+	o.Delete(groupOrigin, keyBaseRefspec)
+	o.Delete(groupOrigin, keyOverrideCommit)
+}
+
 // SetRefspec changes the followed ref, in whichever of refspec/baserefspec
-// the file already uses (refspec if neither).
+// the file already uses (refspec if neither), and stops following a
+// container image.
 func (o *Origin) SetRefspec(refspec string) {
 	key := keyRefspec
 	if _, hasRef := o.Get(groupOrigin, keyRefspec); !hasRef {
@@ -97,7 +131,9 @@ func (o *Origin) SetRefspec(refspec string) {
 			key = keyBaseRefspec
 		}
 	}
+	// Set before deleting, so that [origin] keeps its place in the file.
 	o.Set(groupOrigin, key, refspec)
+	o.Delete(groupOrigin, keyImageReference)
 }
 
 // OverrideCommit is the commit pinned by "deploy <checksum>", or "".

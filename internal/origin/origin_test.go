@@ -71,7 +71,7 @@ func TestParseErrors(t *testing.T) {
 		{"no refspec", "[origin]\nfoo=bar\n", "origin has no [origin] refspec"},
 		{"empty refspec", "[origin]\nrefspec=\n", "origin has no [origin] refspec"},
 		{"refspec in wrong group", "[packages]\nrefspec=a:b\n", "origin has no [origin] refspec"},
-		{"container origin", "[origin]\ncontainer-image-reference=ostree-unverified-registry:quay.io/x\n", "container image"},
+		{"empty image reference", "[origin]\ncontainer-image-reference=\n", "container-image-reference=IMAGE"},
 		{"no equals", "[origin]\nrefspec=a:b\njunk\n", "origin line 3: expected key=value"},
 		{"key before group", "refspec=a:b\n[origin]\n", "origin line 1:"},
 		{"bad group", "[origin\nrefspec=a:b\n", "origin line 1: invalid group header"},
@@ -314,5 +314,38 @@ func TestSplitRefspec(t *testing.T) {
 		if remote != c.remote || ref != c.ref {
 			t.Errorf("SplitRefspec(%q) = %q, %q; want %q, %q", c.in, remote, ref, c.remote, c.ref)
 		}
+	}
+}
+
+func TestImageReference(t *testing.T) {
+	const img = "ostree-unverified-registry:quay.io/fedora/fedora-coreos:stable"
+	o, err := Parse([]byte("# kept\n[origin]\ncontainer-image-reference=" + img + "\n\n[packages]\nrequested=vim\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := o.ImageReference(); got != img {
+		t.Errorf("ImageReference = %q, want %q", got, img)
+	}
+	if got := o.Refspec(); got != "" {
+		t.Errorf("Refspec of an image origin = %q, want empty", got)
+	}
+
+	// Rebasing to an OSTree ref drops the image and keeps the rest.
+	o.SetRefspec("fedora:fedora/x86_64/coreos/stable")
+	want := "# kept\n[origin]\nrefspec=fedora:fedora/x86_64/coreos/stable\n\n[packages]\nrequested=vim\n"
+	if got := string(o.Bytes()); got != want {
+		t.Errorf("after SetRefspec:\n%s\nwant:\n%s", got, want)
+	}
+
+	// And back: refspec, baserefspec and a pinned commit all go.
+	o.Set("origin", "baserefspec", "x:y")
+	o.SetOverrideCommit(strings.Repeat("a", 64))
+	o.SetImageReference(img)
+	want = "# kept\n[origin]\ncontainer-image-reference=" + img + "\n\n[packages]\nrequested=vim\n"
+	if got := string(o.Bytes()); got != want {
+		t.Errorf("after SetImageReference:\n%s\nwant:\n%s", got, want)
+	}
+	if got := string(NewImage(img).Bytes()); got != "[origin]\ncontainer-image-reference="+img+"\n" {
+		t.Errorf("NewImage = %q", got)
 	}
 }

@@ -50,7 +50,7 @@ func buildAndRun(m *testing.M) (int, error) {
 	}
 	defer os.RemoveAll(dir)
 	for _, cmd := range []string{"strata", "stratad"} {
-		build := exec.Command("go", "build", "-o", filepath.Join(dir, cmd), "./cmd/"+cmd)
+		build := exec.Command("go", "build", "-tags", "containers_image_openpgp", "-o", filepath.Join(dir, cmd), "./cmd/"+cmd)
 		build.Dir = root
 		if out, err := build.CombinedOutput(); err != nil {
 			return 0, fmt.Errorf("building %s: %v\n%s", cmd, err, out)
@@ -84,6 +84,10 @@ type env struct {
 	daemon *fixture.Daemon
 	runDir string
 	pkgs   *fixture.PackageRepo // the layering package repo, when envOptions.packages
+	// reg is the loopback registry, when envOptions.registry; stratad then
+	// reads containersRoot/etc/containers, which marks reg insecure.
+	reg            *fixture.Registry
+	containersRoot string
 }
 
 type envOptions struct {
@@ -91,6 +95,9 @@ type envOptions struct {
 	// packages serves fixture.BuildPackageRepo and enables it on the host as
 	// fixture.PackageRepoID before the daemon starts.
 	packages bool
+	// registry starts a loopback docker-registry (plain HTTP) the daemon
+	// may pull from.
+	registry bool
 }
 
 func newEnv(t *testing.T, opts envOptions) *env {
@@ -120,6 +127,9 @@ func newEnv(t *testing.T, opts envOptions) *env {
 		}
 		e.pkgs = repo
 	}
+	if opts.registry {
+		e.startRegistry()
+	}
 	e.startDaemon()
 	t.Cleanup(func() {
 		if e.daemon != nil {
@@ -141,11 +151,47 @@ func (e *env) startDaemon() {
 		e.runDir = dir
 		e.t.Cleanup(func() { os.RemoveAll(dir) })
 	}
-	d, err := fixture.StartDaemon(e.ctx, bins.stratad, e.bus, e.host.Sysroot, e.runDir, nil)
+	var extra []string
+	if e.containersRoot != "" {
+		extra = append(extra, "--containers-root="+e.containersRoot)
+	}
+	d, err := fixture.StartDaemon(e.ctx, bins.stratad, e.bus, e.host.Sysroot, e.runDir, nil, extra...)
 	if err != nil {
 		e.t.Fatalf("starting stratad: %v", err)
 	}
 	e.daemon = d
+}
+
+// startRegistry starts the loopback registry and writes the containers
+// configuration stratad reads: a registries.conf marking it insecure.
+func (e *env) startRegistry() {
+	e.t.Helper()
+	regDir := filepath.Join(e.dir, "registry")
+	if err := os.MkdirAll(regDir, 0o755); err != nil {
+		e.t.Fatal(err)
+	}
+	reg, err := fixture.StartRegistry(e.ctx, regDir)
+	if err != nil {
+		e.t.Fatalf("starting registry: %v", err)
+	}
+	e.t.Cleanup(func() { reg.Stop() })
+	conf, err := reg.WriteRegistriesConf()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.reg = reg
+	e.containersRoot = filepath.Join(e.dir, "containers")
+	dir := filepath.Join(e.containersRoot, "etc", "containers")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		e.t.Fatal(err)
+	}
+	data, err := os.ReadFile(conf)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "registries.conf"), data, 0o644); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // strata runs the CLI and returns its output and exit code.
@@ -191,9 +237,15 @@ type statusJSON struct {
 		Version   string `json:"version"`
 		Timestamp int64  `json:"timestamp"`
 		Origin    string `json:"origin"`
-		Booted    bool   `json:"booted"`
-		Staged    bool   `json:"staged"`
-		Pinned    bool   `json:"pinned"`
+		// Image and ImageDigest are set for a deployment following a
+		// container image (which has no "origin").
+		Image        string   `json:"container-image-reference"`
+		ImageDigest  string   `json:"container-image-reference-digest"`
+		BaseChecksum string   `json:"base-checksum"`
+		Packages     []string `json:"packages"`
+		Booted       bool     `json:"booted"`
+		Staged       bool     `json:"staged"`
+		Pinned       bool     `json:"pinned"`
 	} `json:"deployments"`
 	Transaction json.RawMessage `json:"transaction"`
 }
