@@ -7,6 +7,12 @@
 //  2. reuse: a second install of the same package reuses its import.
 //  3. depsolve: resolving one install over a 60 000-package rpm-md repo
 //     with internal/solv, against `dnf --assumeno install`.
+//  4. image rebase: `strata rebase` onto a 20 000-file image in a loopback
+//     docker-registry, against skopeo copy + umoci raw unpack + ostree
+//     commit + ostree admin deploy.
+//  5. image upgrade: to a tag that differs in one layer, the bytes read from
+//     the registry against that layer + manifest + config, and the time
+//     against `ostree admin deploy` of the result.
 //
 // It owns nothing but these measurements; hosts, buses and daemons come from
 // tests/fixture. It exits non-zero only when a measurement could not be made
@@ -48,7 +54,7 @@ type config struct {
 	strata, stratad string
 	policies        []string
 	verbose, keep   bool
-	only            string // "", "install" or "depsolve"
+	only            string // "", "install", "depsolve" or "image"
 	repeats         int    // timed pairs per measurement; the median ratio is reported
 }
 
@@ -67,7 +73,7 @@ func main() {
 	flag.StringVar(&policy, "policy", "dbus-policy/org.projectatomic.rpmostree1.conf", "D-Bus policy file(s) for the private bus, comma-separated")
 	flag.BoolVar(&cfg.verbose, "v", false, "copy the daemon's log to stderr")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temp dir")
-	flag.StringVar(&cfg.only, "only", "", `run only "install" (measurements 1 and 2) or "depsolve" (3)`)
+	flag.StringVar(&cfg.only, "only", "", `run only "install" (measurements 1 and 2), "depsolve" (3) or "image" (4 and 5)`)
 	flag.IntVar(&cfg.repeats, "repeats", 3, "how many times each timed pair runs (the median ratio is reported)")
 	flag.Parse()
 	if cfg.repeats < 1 {
@@ -114,8 +120,10 @@ func run(ctx context.Context, cfg config, out io.Writer) (ok bool, err error) {
 			return
 		}
 		// Deployment roots are immutable; fixture.RemoveAll clears that.
-		if rerr := fixture.RemoveAll(filepath.Join(dir, "install")); rerr != nil && err == nil {
-			err = rerr
+		for _, sub := range []string{"install", "image"} {
+			if rerr := fixture.RemoveAll(filepath.Join(dir, sub)); rerr != nil && err == nil {
+				err = rerr
+			}
 		}
 		if rerr := fixture.RemoveAll(dir); rerr != nil && err == nil {
 			err = rerr
@@ -187,6 +195,13 @@ func run(ctx context.Context, cfg config, out io.Writer) (ok bool, err error) {
 		}
 		fmt.Fprintf(out, "  %s\n\n", line)
 		summary = append(summary, line)
+	}
+	if cfg.only == "" || cfg.only == "image" {
+		lines, err := runImage(ctx, cfg, filepath.Join(dir, "image"), out)
+		if err != nil {
+			return false, err
+		}
+		summary = append(summary, lines...)
 	}
 	fmt.Fprintln(out, "summary:")
 	for _, l := range summary {

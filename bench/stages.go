@@ -53,7 +53,7 @@ func (s *stageLog) mark() int {
 
 var (
 	logMsg = regexp.MustCompile(`msg="((?:[^"\\]|\\.)*)"`)
-	logTxn = regexp.MustCompile(`txn="`)
+	logTxn = regexp.MustCompile(`\btxn=`)
 )
 
 // stagesSince describes the transaction logged after mark: each progress

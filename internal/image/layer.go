@@ -8,13 +8,11 @@ import (
 	"io"
 	"os"
 	"path"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/strata-os/strata/internal/ostree"
 	"github.com/strata-os/strata/internal/rpmimport"
 )
 
@@ -50,11 +48,11 @@ var topLevelMapped = map[string]bool{
 // the layer did not ship, and anything written through a symlink are
 // refused with an error naming the path and the layer.
 //
-// The layer is unpacked to a directory in the repo's tmp and committed from
-// there. That costs about 3x `ostree commit --tree=dir=` of the same tree
-// (20 000 files, measured by TestImportLayerSpeed); streaming entries
-// straight into the repo (ostree_repo_write_regfile into a mutable tree) is
-// the planned replacement.
+// Entries are streamed straight into the repo: each file's content object
+// is written from the tar as it is read, and the tree is kept in memory
+// until the commit. The commits are the ones committing the unpacked tree
+// from a directory gave (TestLayerFormatStable pins that), at about the
+// cost of `ostree commit` of that directory (BenchmarkImportLayer).
 func (s *Store) ImportLayer(ctx context.Context, digest string, r io.Reader) (string, error) {
 	if !digestRE.MatchString(digest) {
 		return "", fmt.Errorf("importing layer %q: not a sha256 digest", digest)
@@ -62,51 +60,29 @@ func (s *Store) ImportLayer(ctx context.Context, digest string, r io.Reader) (st
 	if csum, ok := s.LayerCommit(digest); ok {
 		return csum, nil
 	}
-	fail := func(err error) (string, error) {
+	u := &unpacker{digest: digest, root: &node{dir: true, children: map[string]*node{}},
+		implicit: map[string]bool{}, filtered: map[string]bool{}, whiteouts: map[string]bool{},
+		uid: uint32(os.Geteuid()), gid: uint32(os.Getegid())}
+	csum, err := s.Repo.CommitTree(ctx, "layer "+digest, BlobRef(digest), func(b *ostree.TreeBuilder) (map[string]any, error) {
+		u.b = b
+		if err := u.unpack(ctx, r); err != nil {
+			return nil, err
+		}
+		// A tar ends before its stream does (padding, trailing compressed
+		// bytes): read to the end so a verifying reader checks the blob's
+		// digest before anything is committed under the blob's ref.
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return nil, err
+		}
+		if u.root.hdr == nil {
+			u.implicit[""] = true // the tar had no "./": keep the lower root's metadata
+		}
+		return u.metadata(), u.emit(u.root, b.Root())
+	})
+	if err != nil {
 		return "", fmt.Errorf("importing layer %s: %w", digest, err)
 	}
-	work, err := os.MkdirTemp(tmpBase(s.Repo.Path()), "strata-layer-")
-	if err != nil {
-		return fail(err)
-	}
-	defer os.RemoveAll(work)
-	u := &unpacker{root: filepath.Join(work, "root"), digest: digest,
-		files: map[string]bool{}, dirs: map[string]*tar.Header{}, implicit: map[string]bool{}, filtered: map[string]bool{}}
-	if err := os.Mkdir(u.root, 0o755); err != nil {
-		return fail(err)
-	}
-	if err := u.unpack(ctx, r); err != nil {
-		return fail(err)
-	}
-	// A tar ends before its stream does (padding, trailing compressed bytes):
-	// read to the end so a verifying reader checks the blob's digest before
-	// anything is committed under the blob's ref.
-	if _, err := io.Copy(io.Discard, r); err != nil {
-		return fail(err)
-	}
-	if _, ok := u.dirs[""]; !ok {
-		u.implicit[""] = true // the tar had no "./": keep the lower root's metadata
-	}
-	md := map[string]any{
-		MetaLayerDigest:  digest,
-		MetaLayerFormat:  layerFormat,
-		MetaWhiteouts:    sortedKeys(u.whiteouts),
-		MetaImplicitDirs: sortedKeys(u.implicit),
-		MetaFiltered:     sortedKeys(u.filtered),
-	}
-	csum, err := s.Repo.CommitDir(ctx, u.root, "", "layer "+digest, md, BlobRef(digest))
-	if err != nil {
-		return fail(err)
-	}
 	return csum, nil
-}
-
-func tmpBase(repo string) string {
-	dir := filepath.Join(repo, "tmp")
-	if st, err := os.Stat(dir); err == nil && st.IsDir() {
-		return dir
-	}
-	return ""
 }
 
 func sortedKeys(m map[string]bool) []string {
@@ -118,14 +94,39 @@ func sortedKeys(m map[string]bool) []string {
 	return out
 }
 
+// node is one entry of the layer's tree, kept in memory until the commit:
+// file content is already in the repo (csum), directories are placed and
+// given their metadata at the end, as the tar may still add to them.
+type node struct {
+	dir      bool
+	csum     string           // content object of a file or symlink
+	regular  bool             // a regular file: a hardlink may point at it
+	children map[string]*node // a directory's entries
+	hdr      *tar.Header      // a directory's last header; nil = created implicitly
+}
+
 type unpacker struct {
-	root, digest string
-	files        map[string]bool        // regular files written (tree paths), for hardlinks
-	dirs         map[string]*tar.Header // explicit directories, metadata applied last
-	implicit     map[string]bool
-	filtered     map[string]bool
-	whiteouts    map[string]bool
-	tmpLines     []string
+	b         *ostree.TreeBuilder
+	digest    string
+	root      *node
+	implicit  map[string]bool
+	filtered  map[string]bool
+	whiteouts map[string]bool
+	tmpLines  []string
+	// uid and gid own what the import creates itself (implicit
+	// directories, whiteout markers, the tmpfiles.d file).
+	uid, gid uint32
+	empty    string // content object of an empty marker file, once written
+}
+
+func (u *unpacker) metadata() map[string]any {
+	return map[string]any{
+		MetaLayerDigest:  u.digest,
+		MetaLayerFormat:  layerFormat,
+		MetaWhiteouts:    sortedKeys(u.whiteouts),
+		MetaImplicitDirs: sortedKeys(u.implicit),
+		MetaFiltered:     sortedKeys(u.filtered),
+	}
 }
 
 // entryError names the path and the layer, so a refused image says where.
@@ -134,7 +135,6 @@ func (u *unpacker) entryError(name, format string, args ...any) error {
 }
 
 func (u *unpacker) unpack(ctx context.Context, r io.Reader) error {
-	u.whiteouts = map[string]bool{}
 	tr := tar.NewReader(r)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -153,21 +153,65 @@ func (u *unpacker) unpack(ctx context.Context, r io.Reader) error {
 	}
 	if len(u.tmpLines) > 0 {
 		dest := "usr/lib/tmpfiles.d/strata-layer-" + strings.TrimPrefix(u.digest, "sha256:")[:12] + ".conf"
-		if err := u.mkdirs(path.Dir(dest), dest); err != nil {
+		parent, err := u.mkdirs(path.Dir(dest), dest)
+		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(u.root, dest), []byte(strings.Join(u.tmpLines, "\n")+"\n"), 0o644); err != nil {
+		content := strings.Join(u.tmpLines, "\n") + "\n"
+		csum, err := u.b.WriteFile(ostree.ObjectMeta{UID: u.uid, GID: u.gid, Mode: 0o644}, int64(len(content)), strings.NewReader(content))
+		if err != nil {
+			return fmt.Errorf("writing %s: %w", dest, err)
+		}
+		if err := u.replace(parent, path.Base(dest), dest); err != nil {
 			return err
 		}
+		parent.children[path.Base(dest)] = &node{csum: csum, regular: true}
 	}
-	// Directory metadata last: nothing more is created inside them.
-	for dest, hdr := range u.dirs {
-		p := filepath.Join(u.root, dest)
-		if err := u.setMeta(p, hdr, hdr.Mode&0o7777); err != nil {
-			return u.entryError(hdr.Name, "%v", err)
+	return nil
+}
+
+// emit places n's subtree into d, directory metadata included: it is only
+// known once the whole tar has been read.
+func (u *unpacker) emit(n *node, d ostree.Dir) error {
+	meta := ostree.ObjectMeta{UID: u.uid, GID: u.gid, Mode: 0o755}
+	if n.hdr != nil {
+		meta = headerMeta(n.hdr)
+	}
+	csum, err := u.b.WriteDirMeta(meta)
+	if err != nil {
+		return err
+	}
+	u.b.SetMeta(d, csum)
+	for name, c := range n.children {
+		if !c.dir {
+			if err := u.b.SetFile(d, name, c.csum); err != nil {
+				return err
+			}
+			continue
+		}
+		sub, err := u.b.Subdir(d, name)
+		if err != nil {
+			return err
+		}
+		if err := u.emit(c, sub); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// headerMeta is an entry's owner, mode and xattrs (PAX SCHILY.xattr.*).
+func headerMeta(hdr *tar.Header) ostree.ObjectMeta {
+	m := ostree.ObjectMeta{UID: uint32(hdr.Uid), GID: uint32(hdr.Gid), Mode: uint32(hdr.Mode & 0o7777)}
+	for k, v := range hdr.PAXRecords {
+		if name, ok := strings.CutPrefix(k, "SCHILY.xattr."); ok {
+			if m.Xattrs == nil {
+				m.Xattrs = map[string][]byte{}
+			}
+			m.Xattrs[name] = []byte(v)
+		}
+	}
+	return m
 }
 
 // clean turns a tar name into a relative path; "" is the root.
@@ -261,59 +305,51 @@ func (u *unpacker) entry(hdr *tar.Header, data io.Reader) error {
 	}
 	if dest == "" {
 		if isDir {
-			u.dirs[""] = hdr
+			u.root.hdr = hdr
 			return nil
 		}
 		return u.entryError(hdr.Name, "replaces the root directory")
 	}
-	if err := u.mkdirs(path.Dir(dest), hdr.Name); err != nil {
+	parent, err := u.mkdirs(path.Dir(dest), hdr.Name)
+	if err != nil {
 		return err
 	}
-	p := filepath.Join(u.root, dest)
+	name := path.Base(dest)
 	switch hdr.Typeflag {
 	case tar.TypeDir:
-		st, err := os.Lstat(p)
-		switch {
-		case err == nil && !st.IsDir():
-			if err := os.Remove(p); err != nil {
-				return err
-			}
-			fallthrough
-		case err != nil:
-			if err := os.Mkdir(p, 0o755); err != nil {
-				return u.entryError(hdr.Name, "%v", err)
-			}
+		if n := parent.children[name]; n != nil && n.dir {
+			n.hdr = hdr
+		} else {
+			// A directory replaces a file or symlink of the same layer.
+			parent.children[name] = &node{dir: true, children: map[string]*node{}, hdr: hdr}
 		}
 		delete(u.implicit, dest)
-		u.dirs[dest] = hdr
 		return nil
 	case tar.TypeReg:
-		if err := u.replace(p, hdr.Name); err != nil {
+		if err := u.replace(parent, name, hdr.Name); err != nil {
 			return err
 		}
-		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+		er := &errReader{r: data}
+		csum, err := u.b.WriteFile(headerMeta(hdr), hdr.Size, er)
+		if er.err != nil || errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("reading layer %s: %s: %w (truncated or corrupt blob)", u.digest, hdr.Name, err)
+		}
 		if err != nil {
 			return u.entryError(hdr.Name, "%v", err)
 		}
-		if _, err := io.Copy(f, data); err != nil {
-			f.Close()
-			return fmt.Errorf("reading layer %s: %s: %w (truncated or corrupt blob)", u.digest, hdr.Name, err)
-		}
-		if err := f.Close(); err != nil {
-			return err
-		}
-		u.files[dest] = true
-		return u.setMeta(p, hdr, hdr.Mode&0o7777)
+		parent.children[name] = &node{csum: csum, regular: true}
+		return nil
 	case tar.TypeSymlink:
-		if err := u.replace(p, hdr.Name); err != nil {
+		if err := u.replace(parent, name, hdr.Name); err != nil {
 			return err
 		}
-		if err := os.Symlink(hdr.Linkname, p); err != nil {
+		csum, err := u.b.WriteSymlink(headerMeta(hdr), hdr.Linkname)
+		if err != nil {
 			return u.entryError(hdr.Name, "%v", err)
 		}
-		delete(u.files, dest)
-		return u.setMeta(p, hdr, 0)
-	default: // hardlink
+		parent.children[name] = &node{csum: csum}
+		return nil
+	default: // hardlink: the same content object as its target
 		trel, err := u.clean(hdr.Linkname)
 		if err != nil {
 			return u.entryError(hdr.Name, "is a hardlink to %q, which leaves the tree", hdr.Linkname)
@@ -322,18 +358,34 @@ func (u *unpacker) entry(hdr *tar.Header, data io.Reader) error {
 		if err != nil {
 			return err
 		}
-		if ttmp || !tkeep || !u.files[tdest] {
+		var target *node
+		if !ttmp && tkeep {
+			target = u.lookup(tdest)
+		}
+		if target == nil || !target.regular {
 			return u.entryError(hdr.Name, "is a hardlink to %q, which this layer does not carry as a file", hdr.Linkname)
 		}
-		if err := u.replace(p, hdr.Name); err != nil {
+		if err := u.replace(parent, name, hdr.Name); err != nil {
 			return err
 		}
-		if err := os.Link(filepath.Join(u.root, tdest), p); err != nil {
-			return u.entryError(hdr.Name, "%v", err)
-		}
-		u.files[dest] = true
+		parent.children[name] = &node{csum: target.csum, regular: true}
 		return nil
 	}
+}
+
+// errReader remembers a read error, to tell a truncated blob from a
+// failing repo write.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		e.err = err
+	}
+	return n, err
 }
 
 // whiteout keeps a marker as an empty file and records it for Merge.
@@ -352,79 +404,64 @@ func (u *unpacker) whiteout(hdr *tar.Header, rel, base string) error {
 	if !keep || tmpfiles {
 		return nil // deletes nothing a deployment carries
 	}
-	if err := u.mkdirs(ddest, hdr.Name); err != nil {
+	parent, err := u.mkdirs(ddest, hdr.Name)
+	if err != nil {
 		return err
 	}
-	dest := path.Join(ddest, base)
-	p := filepath.Join(u.root, dest)
-	if err := u.replace(p, hdr.Name); err != nil {
+	if err := u.replace(parent, base, hdr.Name); err != nil {
 		return err
 	}
-	if err := os.WriteFile(p, nil, 0o644); err != nil {
-		return err
+	if u.empty == "" {
+		if u.empty, err = u.b.WriteFile(ostree.ObjectMeta{UID: u.uid, GID: u.gid, Mode: 0o644}, 0, strings.NewReader("")); err != nil {
+			return u.entryError(hdr.Name, "%v", err)
+		}
 	}
-	u.whiteouts[dest] = true
+	parent.children[base] = &node{csum: u.empty, regular: true}
+	u.whiteouts[path.Join(ddest, base)] = true
 	return nil
 }
 
-// mkdirs creates the parents of an entry one by one without following
-// symlinks: a path that goes through a symlink (or a file) is refused, so a
-// layer cannot write outside its tree.
-func (u *unpacker) mkdirs(dir, name string) error {
+// mkdirs returns directory dir, creating the missing parts as implicit
+// directories; a path that goes through a symlink (or a file) is refused,
+// so a layer cannot write outside its tree.
+func (u *unpacker) mkdirs(dir, name string) (*node, error) {
+	n := u.root
 	if dir == "." || dir == "" {
-		return nil
+		return n, nil
 	}
 	cur := ""
 	for _, part := range strings.Split(dir, "/") {
 		cur = path.Join(cur, part)
-		p := filepath.Join(u.root, cur)
-		st, err := os.Lstat(p)
-		if err == nil {
-			if !st.IsDir() {
-				return u.entryError(name, "would be written through /%s, which is not a directory", cur)
-			}
-			continue
+		c := n.children[part]
+		if c == nil {
+			c = &node{dir: true, children: map[string]*node{}}
+			n.children[part] = c
+			u.implicit[cur] = true
+		} else if !c.dir {
+			return nil, u.entryError(name, "would be written through /%s, which is not a directory", cur)
 		}
-		if err := os.Mkdir(p, 0o755); err != nil {
-			return u.entryError(name, "%v", err)
-		}
-		u.implicit[cur] = true
+		n = c
 	}
-	return nil
+	return n, nil
 }
 
-// replace removes what an earlier entry of the same layer left at p (a tar
-// may carry a path twice; the later entry wins), but never a directory.
-func (u *unpacker) replace(p, name string) error {
-	st, err := os.Lstat(p)
-	if err != nil {
-		return nil
+// lookup finds the node at tree path p, nil when there is none.
+func (u *unpacker) lookup(p string) *node {
+	n := u.root
+	for _, part := range strings.Split(p, "/") {
+		if n == nil || !n.dir {
+			return nil
+		}
+		n = n.children[part]
 	}
-	if st.IsDir() {
-		return u.entryError(name, "replaces a directory of the same layer")
-	}
-	return os.Remove(p)
+	return n
 }
 
-// setMeta gives p the entry's owner, mode and xattrs (PAX SCHILY.xattr.*).
-// Owner first: chown clears setuid/setgid and file capabilities.
-func (u *unpacker) setMeta(p string, hdr *tar.Header, perm int64) error {
-	if err := unix.Lchown(p, hdr.Uid, hdr.Gid); err != nil {
-		return err
-	}
-	if hdr.Typeflag != tar.TypeSymlink {
-		if err := unix.Chmod(p, uint32(perm&0o7777)); err != nil {
-			return err
-		}
-	}
-	for k, v := range hdr.PAXRecords {
-		name, ok := strings.CutPrefix(k, "SCHILY.xattr.")
-		if !ok {
-			continue
-		}
-		if err := unix.Lsetxattr(p, name, []byte(v), 0); err != nil {
-			return fmt.Errorf("setting xattr %s: %w", name, err)
-		}
+// replace lets a later entry of the same layer win over an earlier one at
+// the same path (a tar may carry a path twice), but never over a directory.
+func (u *unpacker) replace(parent *node, name, entry string) error {
+	if c := parent.children[name]; c != nil && c.dir {
+		return u.entryError(entry, "replaces a directory of the same layer")
 	}
 	return nil
 }

@@ -79,12 +79,6 @@ func (r *Repo) Compose(ctx context.Context, spec ComposeSpec) (string, error) {
 		return "", fmt.Errorf("%s: %w", what, err)
 	}
 	defer C.g_variant_unref(md)
-	cparent, f1 := cstrOrNil(spec.Parent)
-	defer f1()
-	csubject := C.CString(spec.Subject)
-	defer C.free(unsafe.Pointer(csubject))
-	cref, f2 := cstrOrNil(spec.Ref)
-	defer f2()
 
 	var checksum string
 	err = r.inTransaction(ctx, what, func(canc *C.GCancellable) error {
@@ -119,17 +113,45 @@ func (r *Repo) Compose(ctx context.Context, spec ComposeSpec) (string, error) {
 				return fmt.Errorf("%s: overlay %s: %w", what, spec.Overlay, err)
 			}
 		}
-		var out *C.char
-		if C.strata_write_mtree_commit(r.ptr, mtree, cparent, csubject, md, &out, canc, &gerr) == 0 {
-			return opError(ctx, what+": writing commit", gerr)
+		var err error
+		checksum, err = r.writeCommit(ctx, mtree, commitSpec{parent: spec.Parent, subject: spec.Subject, metadata: md, ref: spec.Ref}, canc)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
 		}
-		checksum = takeString(out)
-		return r.transactionSetRef(cref, checksum)
+		return nil
 	})
 	if err != nil {
 		return "", err
 	}
 	return checksum, nil
+}
+
+// commitSpec is what writeCommit needs besides the tree.
+type commitSpec struct {
+	parent, subject string
+	metadata        *C.GVariant // borrowed a{sv}
+	timestamp       uint64      // seconds since the epoch; 0 = now
+	ref             string      // "" = none; "remote:ref" accepted
+}
+
+// writeCommit is the one tail of every commit this package builds in a
+// transaction: it writes mtree's objects and a commit of its root, then
+// marks the commit partial and queues its ref until the transaction
+// completes (transactionSetRef).
+func (r *Repo) writeCommit(ctx context.Context, mtree *C.OstreeMutableTree, spec commitSpec, canc *C.GCancellable) (string, error) {
+	cparent, f1 := cstrOrNil(spec.parent)
+	defer f1()
+	csubject := C.CString(spec.subject)
+	defer C.free(unsafe.Pointer(csubject))
+	cref, f2 := cstrOrNil(spec.ref)
+	defer f2()
+	var out *C.char
+	var gerr *C.GError
+	if C.strata_write_mtree_commit(r.ptr, mtree, cparent, csubject, spec.metadata, C.guint64(spec.timestamp), &out, canc, &gerr) == 0 {
+		return "", opError(ctx, "writing commit", gerr)
+	}
+	checksum := takeString(out)
+	return checksum, r.transactionSetRef(cref, checksum)
 }
 
 // mergeCommit overlays the root of commit onto mtree.
@@ -143,7 +165,8 @@ func (r *Repo) mergeCommit(ctx context.Context, mtree *C.OstreeMutableTree, comm
 	}
 	defer C.g_free(C.gpointer(contents))
 	defer C.g_free(C.gpointer(meta))
-	if C.strata_mtree_merge_dirtree(r.ptr, mtree, contents, meta, canc, &gerr) == 0 {
+	opts := C.StrataMergeOpts{layer: C.FALSE}
+	if C.strata_mtree_merge(r.ptr, mtree, contents, meta, &opts, canc, &gerr) == 0 {
 		return opError(ctx, "merging", gerr)
 	}
 	return nil
@@ -161,7 +184,8 @@ func (r *Repo) mergeDir(ctx context.Context, mtree *C.OstreeMutableTree, dir str
 	}
 	defer C.g_free(C.gpointer(contents))
 	defer C.g_free(C.gpointer(meta))
-	if C.strata_mtree_merge_dirtree(r.ptr, mtree, contents, meta, canc, &gerr) == 0 {
+	opts := C.StrataMergeOpts{layer: C.FALSE}
+	if C.strata_mtree_merge(r.ptr, mtree, contents, meta, &opts, canc, &gerr) == 0 {
 		return opError(ctx, "merging", gerr)
 	}
 	return nil

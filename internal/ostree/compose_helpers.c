@@ -34,18 +34,166 @@ strata_commit_root (OstreeRepo *repo, const char *commit, char **out_contents, c
   return TRUE;
 }
 
-gboolean
-strata_mtree_merge_dirtree (OstreeRepo *repo, OstreeMutableTree *mtree, const char *contents_csum,
-                            const char *meta_csum, GCancellable *cancellable, GError **error)
+#define WH_PREFIX ".wh."
+#define WH_META_PREFIX ".wh..wh."
+#define WH_OPAQUE ".wh..wh..opq"
+
+static gboolean
+tree_has_opaque (GVariant *tree)
 {
-  (void)meta_csum; /* an existing directory keeps its own metadata */
-  if (g_cancellable_set_error_if_cancelled (cancellable, error))
-    return FALSE;
+  g_autoptr (GVariant) files = g_variant_get_child_value (tree, 0);
+  const gsize n = g_variant_n_children (files);
+  for (gsize i = 0; i < n; i++)
+    {
+      const char *name;
+      g_variant_get_child (files, i, "(&s@ay)", &name, NULL);
+      if (strcmp (name, WH_OPAQUE) == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static char *
+child_path (const char *path, const char *name)
+{
+  return *path ? g_strconcat (path, "/", name, NULL) : g_strdup (name);
+}
+
+/* Applies the ".wh.NAME" markers of files to dir: they delete lower
+ * content only, so they run before the layer adds anything. */
+static gboolean
+apply_whiteouts (OstreeMutableTree *dir, GVariant *files, const char *path, GError **error)
+{
+  const gsize nf = g_variant_n_children (files);
+  for (gsize i = 0; i < nf; i++)
+    {
+      const char *name;
+      g_variant_get_child (files, i, "(&s@ay)", &name, NULL);
+      if (!g_str_has_prefix (name, WH_PREFIX) || g_str_has_prefix (name, WH_META_PREFIX))
+        continue;
+      const char *target = name + strlen (WH_PREFIX);
+      if (*target == '\0')
+        continue;
+      if (!ostree_mutable_tree_remove (dir, target, TRUE, error))
+        {
+          g_prefix_error (error, "/%s: whiteout %s: ", path, name);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+static gboolean
+merge_file (OstreeMutableTree *dir, const char *name, const char *csum, const char *path,
+            const StrataMergeOpts *opts, GError **error)
+{
+  if (opts->layer)
+    {
+      if (g_str_has_prefix (name, WH_PREFIX))
+        return TRUE; /* markers are not content */
+      g_autofree char *existing_file = NULL;
+      g_autoptr (OstreeMutableTree) existing = NULL;
+      /* Later layers win: a file replaces a lower directory. */
+      if (ostree_mutable_tree_lookup (dir, name, &existing_file, &existing, NULL)
+          && existing != NULL && !ostree_mutable_tree_remove (dir, name, FALSE, error))
+        return FALSE;
+    }
+  if (!ostree_mutable_tree_replace_file (dir, name, csum, error))
+    {
+      g_prefix_error (error, "/%s%s%s: ", path, *path ? "/" : "", name);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean merge_tree (OstreeRepo *repo, OstreeMutableTree *dir, GVariant *tree,
+                            const char *path, const StrataMergeOpts *opts,
+                            GCancellable *cancellable, GError **error);
+
+/* Merges the directory name (tree_csum, meta_csum) into dir. */
+static gboolean
+merge_subdir (OstreeRepo *repo, OstreeMutableTree *dir, const char *name, const char *tree_csum,
+              const char *meta_csum, const char *path, const StrataMergeOpts *opts,
+              GCancellable *cancellable, GError **error)
+{
+  g_autofree char *sub_path = child_path (path, name);
+  const gboolean is_implicit = opts->layer && g_hash_table_contains (opts->implicit, sub_path);
   g_autoptr (GVariant) tree = NULL;
-  if (!ostree_repo_load_variant (repo, OSTREE_OBJECT_TYPE_DIR_TREE, contents_csum, &tree, error))
+  g_autofree char *existing_file = NULL;
+  g_autoptr (OstreeMutableTree) existing = NULL;
+  g_autoptr (GError) lookup_error = NULL;
+  if (!ostree_mutable_tree_lookup (dir, name, &existing_file, &existing, &lookup_error))
+    {
+      if (!g_error_matches (lookup_error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
+        {
+          g_propagate_error (error, g_steal_pointer (&lookup_error));
+          return FALSE;
+        }
+    }
+  else if (existing == NULL)
+    {
+      /* A directory over a file: a later layer wins, unless it only implies
+       * the directory (it would be writing through the lower file or
+       * symlink); a compose refuses it. */
+      if (is_implicit)
+        return strata_throw (error, "/%s: the layer writes through a non-directory of a lower layer",
+                             sub_path);
+      if (!opts->layer)
+        return strata_throw (error, "/%s: a directory cannot replace a non-directory", sub_path);
+      if (!ostree_mutable_tree_remove (dir, name, FALSE, error))
+        return FALSE;
+    }
+  else if (opts->layer)
+    {
+      if (!ostree_repo_load_variant (repo, OSTREE_OBJECT_TYPE_DIR_TREE, tree_csum, &tree, error))
+        return FALSE;
+      if (tree_has_opaque (tree))
+        {
+          if (!ostree_mutable_tree_remove (dir, name, FALSE, error))
+            return FALSE;
+          g_clear_object (&existing);
+        }
+    }
+
+  if (existing != NULL)
+    {
+      /* A compose keeps the existing directory's metadata, as a union
+       * checkout would; a layer's own directory entry replaces it. */
+      if (opts->layer && !is_implicit)
+        ostree_mutable_tree_set_metadata_checksum (existing, meta_csum);
+      if (tree == NULL
+          && !ostree_repo_load_variant (repo, OSTREE_OBJECT_TYPE_DIR_TREE, tree_csum, &tree, error))
+        return FALSE;
+      return merge_tree (repo, existing, tree, sub_path, opts, cancellable, error);
+    }
+
+  g_autoptr (OstreeMutableTree) sub = NULL;
+  if (!ostree_mutable_tree_ensure_dir (dir, name, &sub, error))
+    return FALSE;
+  if (!opts->layer || !g_hash_table_contains (opts->dirty, sub_path))
+    {
+      /* New here, and no marker below: link the whole subtree in, unread. */
+      if (!ostree_mutable_tree_fill_empty_from_dirtree (sub, repo, tree_csum, meta_csum))
+        return strata_throw (error, "/%s: cannot fill directory from %s", sub_path, tree_csum);
+      return TRUE;
+    }
+  ostree_mutable_tree_set_metadata_checksum (sub, meta_csum);
+  if (tree == NULL
+      && !ostree_repo_load_variant (repo, OSTREE_OBJECT_TYPE_DIR_TREE, tree_csum, &tree, error))
+    return FALSE;
+  return merge_tree (repo, sub, tree, sub_path, opts, cancellable, error);
+}
+
+static gboolean
+merge_tree (OstreeRepo *repo, OstreeMutableTree *dir, GVariant *tree, const char *path,
+            const StrataMergeOpts *opts, GCancellable *cancellable, GError **error)
+{
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return FALSE;
   g_autoptr (GVariant) files = g_variant_get_child_value (tree, 0);
   g_autoptr (GVariant) dirs = g_variant_get_child_value (tree, 1);
+  if (opts->layer && !apply_whiteouts (dir, files, path, error))
+    return FALSE;
 
   const gsize nf = g_variant_n_children (files);
   for (gsize i = 0; i < nf; i++)
@@ -55,11 +203,8 @@ strata_mtree_merge_dirtree (OstreeRepo *repo, OstreeMutableTree *mtree, const ch
       g_variant_get_child (files, i, "(&s@ay)", &name, &csum_v);
       char csum[OSTREE_SHA256_STRING_LEN + 1];
       ostree_checksum_inplace_from_bytes (ostree_checksum_bytes_peek (csum_v), csum);
-      if (!ostree_mutable_tree_replace_file (mtree, name, csum, error))
-        {
-          g_prefix_error (error, "%s: ", name);
-          return FALSE;
-        }
+      if (!merge_file (dir, name, csum, path, opts, error))
+        return FALSE;
     }
 
   const gsize nd = g_variant_n_children (dirs);
@@ -73,35 +218,43 @@ strata_mtree_merge_dirtree (OstreeRepo *repo, OstreeMutableTree *mtree, const ch
       char sub_meta[OSTREE_SHA256_STRING_LEN + 1];
       ostree_checksum_inplace_from_bytes (ostree_checksum_bytes_peek (tree_v), sub_tree);
       ostree_checksum_inplace_from_bytes (ostree_checksum_bytes_peek (meta_v), sub_meta);
-
-      g_autofree char *existing_file = NULL;
-      g_autoptr (OstreeMutableTree) existing_dir = NULL;
-      g_autoptr (GError) lookup_error = NULL;
-      if (!ostree_mutable_tree_lookup (mtree, name, &existing_file, &existing_dir, &lookup_error))
-        {
-          if (!g_error_matches (lookup_error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
-            {
-              g_propagate_error (error, g_steal_pointer (&lookup_error));
-              return FALSE;
-            }
-          /* Not there yet: link the whole subtree in without reading it. */
-          g_autoptr (OstreeMutableTree) sub = NULL;
-          if (!ostree_mutable_tree_ensure_dir (mtree, name, &sub, error))
-            return FALSE;
-          if (!ostree_mutable_tree_fill_empty_from_dirtree (sub, repo, sub_tree, sub_meta))
-            return strata_throw (error, "%s: cannot fill directory from %s", name, sub_tree);
-          continue;
-        }
-      if (existing_dir == NULL)
-        return strata_throw (error, "%s: a directory cannot replace a non-directory", name);
-      if (!strata_mtree_merge_dirtree (repo, existing_dir, sub_tree, sub_meta, cancellable,
-                                       error))
-        {
-          g_prefix_error (error, "%s/", name);
-          return FALSE;
-        }
+      if (!merge_subdir (repo, dir, name, sub_tree, sub_meta, path, opts, cancellable, error))
+        return FALSE;
     }
   return TRUE;
+}
+
+gboolean
+strata_mtree_merge (OstreeRepo *repo, OstreeMutableTree *root, const char *contents_csum,
+                    const char *meta_csum, const StrataMergeOpts *opts,
+                    GCancellable *cancellable, GError **error)
+{
+  g_autoptr (GVariant) tree = NULL;
+  if (!ostree_repo_load_variant (repo, OSTREE_OBJECT_TYPE_DIR_TREE, contents_csum, &tree, error))
+    return FALSE;
+  if (opts->layer)
+    {
+      if (tree_has_opaque (tree))
+        {
+          /* The root is never lazily filled, so its tables are whole. */
+          g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+          GHashTableIter it;
+          gpointer k;
+          g_hash_table_iter_init (&it, ostree_mutable_tree_get_files (root));
+          while (g_hash_table_iter_next (&it, &k, NULL))
+            g_ptr_array_add (names, g_strdup (k));
+          g_hash_table_iter_init (&it, ostree_mutable_tree_get_subdirs (root));
+          while (g_hash_table_iter_next (&it, &k, NULL))
+            g_ptr_array_add (names, g_strdup (k));
+          for (guint i = 0; i < names->len; i++)
+            if (!ostree_mutable_tree_remove (root, names->pdata[i], FALSE, error))
+              return FALSE;
+        }
+      if (ostree_mutable_tree_get_metadata_checksum (root) == NULL
+          || !g_hash_table_contains (opts->implicit, ""))
+        ostree_mutable_tree_set_metadata_checksum (root, meta_csum);
+    }
+  return merge_tree (repo, root, tree, "", opts, cancellable, error);
 }
 
 gboolean
@@ -141,14 +294,18 @@ strata_mtree_remove_path (OstreeMutableTree *mtree, const char *path, GError **e
 
 gboolean
 strata_write_mtree_commit (OstreeRepo *repo, OstreeMutableTree *mtree, const char *parent,
-                           const char *subject, GVariant *metadata, char **out_commit,
-                           GCancellable *cancellable, GError **error)
+                           const char *subject, GVariant *metadata, guint64 timestamp,
+                           char **out_commit, GCancellable *cancellable, GError **error)
 {
   g_autoptr (GFile) root = NULL;
   if (!ostree_repo_write_mtree (repo, mtree, &root, cancellable, error))
     return FALSE;
-  return ostree_repo_write_commit (repo, parent, subject, NULL, metadata, (OstreeRepoFile *)root,
-                                   out_commit, cancellable, error);
+  if (timestamp == 0)
+    return ostree_repo_write_commit (repo, parent, subject, NULL, metadata, (OstreeRepoFile *)root,
+                                     out_commit, cancellable, error);
+  return ostree_repo_write_commit_with_time (repo, parent, subject, NULL, metadata,
+                                             (OstreeRepoFile *)root, timestamp, out_commit,
+                                             cancellable, error);
 }
 
 gboolean

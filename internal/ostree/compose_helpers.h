@@ -5,13 +5,30 @@
 
 #include <ostree.h>
 
-/* Overlays the tree (contents_csum, meta_csum) onto mtree: files replace
- * files, directories merge (an existing directory keeps its metadata; a new
- * one is linked in lazily, without reading its contents), a file replacing a
- * directory or a directory replacing a non-directory is an error. */
-gboolean strata_mtree_merge_dirtree (OstreeRepo *repo, OstreeMutableTree *mtree,
-                                     const char *contents_csum, const char *meta_csum,
-                                     GCancellable *cancellable, GError **error);
+/* How strata_mtree_merge treats the tree laid over the mutable tree. */
+typedef struct
+{
+  /* FALSE, a compose: a file replaces a file, a directory merges into an
+   * existing one, which keeps its metadata; a file over a directory or a
+   * directory over a file is an error. TRUE, a container-image layer:
+   * ".wh.NAME" markers delete NAME from lower content and ".wh..wh..opq"
+   * empties its directory (markers are not carried), later entries win over
+   * lower ones of another type, and the layer's directory metadata wins. */
+  gboolean layer;
+  /* Layers only: directories (relative, "" = root) holding a marker, and
+   * their ancestors; walked even when new, so their markers are dropped. */
+  GHashTable *dirty;
+  /* Layers only: directories the layer did not carry itself; lower
+   * metadata is kept, and they may not replace a lower non-directory. */
+  GHashTable *implicit;
+} StrataMergeOpts;
+
+/* The one tree merge of the package: overlays the tree (contents_csum,
+ * meta_csum) onto root by checksum. A directory that is new is linked in
+ * lazily, without reading its contents. */
+gboolean strata_mtree_merge (OstreeRepo *repo, OstreeMutableTree *root, const char *contents_csum,
+                             const char *meta_csum, const StrataMergeOpts *opts,
+                             GCancellable *cancellable, GError **error);
 
 /* Reads the root dirtree and dirmeta checksums of a commit (both
  * g_free-able). */
@@ -26,10 +43,12 @@ gboolean strata_write_dir_tree (OstreeRepo *repo, const char *path, char **out_c
 /* Removes the entry at path ("a/b/c", relative to the mtree's root). */
 gboolean strata_mtree_remove_path (OstreeMutableTree *mtree, const char *path, GError **error);
 
-/* Writes mtree and a commit of it; *out_commit is g_free-able. */
+/* Writes mtree and a commit of it with the given timestamp (0 = now);
+ * *out_commit is g_free-able. The one commit-writing tail of the package. */
 gboolean strata_write_mtree_commit (OstreeRepo *repo, OstreeMutableTree *mtree,
                                     const char *parent, const char *subject, GVariant *metadata,
-                                    char **out_commit, GCancellable *cancellable, GError **error);
+                                    guint64 timestamp, char **out_commit,
+                                    GCancellable *cancellable, GError **error);
 
 /* A loaded dirtree, iterated by index. */
 typedef struct

@@ -3,6 +3,7 @@ package ostree
 // #cgo pkg-config: ostree-1
 // #include <stdlib.h>
 // #include "helpers.h"
+// #include "compose_helpers.h"
 // #include "layers_helpers.h"
 import "C"
 
@@ -90,13 +91,9 @@ func (r *Repo) MergeLayers(ctx context.Context, spec LayerMergeSpec) (string, er
 		return "", fmt.Errorf("%s: %w", what, err)
 	}
 	defer C.g_variant_unref(md)
-	csubject := C.CString(spec.Subject)
-	defer C.free(unsafe.Pointer(csubject))
-	cref, f := cstrOrNil(spec.Ref)
-	defer f()
-	var ts C.guint64
+	var ts uint64
 	if !spec.Timestamp.IsZero() {
-		ts = C.guint64(spec.Timestamp.Unix())
+		ts = uint64(spec.Timestamp.Unix())
 	}
 
 	var checksum string
@@ -104,15 +101,8 @@ func (r *Repo) MergeLayers(ctx context.Context, spec LayerMergeSpec) (string, er
 		root := C.ostree_mutable_tree_new()
 		defer C.g_object_unref(C.gpointer(root))
 		for i, l := range spec.Layers {
-			dirty, implicit := strSet(l.Dirty), strSet(l.Implicit)
-			ccommit := C.CString(commits[i])
-			var gerr *C.GError
-			ok := C.strata_mtree_merge_layer(r.ptr, root, ccommit, dirty, implicit, canc, &gerr)
-			C.free(unsafe.Pointer(ccommit))
-			C.g_hash_table_unref(dirty)
-			C.g_hash_table_unref(implicit)
-			if ok == 0 {
-				return opError(ctx, fmt.Sprintf("%s: layer %s", what, l.Commit), gerr)
+			if err := r.mergeLayer(ctx, root, commits[i], l, canc); err != nil {
+				return fmt.Errorf("%s: layer %s: %w", what, l.Commit, err)
 			}
 		}
 		if spec.Check != nil {
@@ -120,18 +110,38 @@ func (r *Repo) MergeLayers(ctx context.Context, spec LayerMergeSpec) (string, er
 				return err
 			}
 		}
-		var out *C.char
-		var gerr *C.GError
-		if C.strata_write_mtree_commit_at(r.ptr, root, csubject, md, ts, &out, canc, &gerr) == 0 {
-			return opError(ctx, what+": writing commit", gerr)
+		var err error
+		checksum, err = r.writeCommit(ctx, root, commitSpec{subject: spec.Subject, metadata: md, timestamp: ts, ref: spec.Ref}, canc)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
 		}
-		checksum = takeString(out)
-		return r.transactionSetRef(cref, checksum)
+		return nil
 	})
 	if err != nil {
 		return "", err
 	}
 	return checksum, nil
+}
+
+// mergeLayer overlays the root of layer commit onto root, whiteouts
+// applied.
+func (r *Repo) mergeLayer(ctx context.Context, root *C.OstreeMutableTree, commit string, l LayerSpec, canc *C.GCancellable) error {
+	ccommit := C.CString(commit)
+	defer C.free(unsafe.Pointer(ccommit))
+	var contents, meta *C.char
+	var gerr *C.GError
+	if C.strata_commit_root(r.ptr, ccommit, &contents, &meta, &gerr) == 0 {
+		return opError(ctx, "reading commit", gerr)
+	}
+	defer C.g_free(C.gpointer(contents))
+	defer C.g_free(C.gpointer(meta))
+	opts := C.StrataMergeOpts{layer: C.TRUE, dirty: strSet(l.Dirty), implicit: strSet(l.Implicit)}
+	defer C.g_hash_table_unref(opts.dirty)
+	defer C.g_hash_table_unref(opts.implicit)
+	if C.strata_mtree_merge(r.ptr, root, contents, meta, &opts, canc, &gerr) == 0 {
+		return opError(ctx, "merging", gerr)
+	}
+	return nil
 }
 
 func strSet(ss []string) *C.GHashTable {

@@ -319,12 +319,6 @@ func (r *Repo) CommitDir(ctx context.Context, dir, parent, subject string, metad
 	defer C.g_variant_unref(md)
 	cdir := C.CString(dir)
 	defer C.free(unsafe.Pointer(cdir))
-	cparent, f1 := cstrOrNil(parent)
-	defer f1()
-	csubject := C.CString(subject)
-	defer C.free(unsafe.Pointer(csubject))
-	cref, f2 := cstrOrNil(ref)
-	defer f2()
 
 	var checksum string
 	what := "committing " + dir
@@ -335,18 +329,12 @@ func (r *Repo) CommitDir(ctx context.Context, dir, parent, subject string, metad
 		if C.ostree_repo_write_dfd_to_mtree(r.ptr, C.AT_FDCWD, cdir, mtree, nil, canc, &gerr) == 0 {
 			return opError(ctx, what, gerr)
 		}
-		var root *C.GFile
-		if C.ostree_repo_write_mtree(r.ptr, mtree, &root, canc, &gerr) == 0 {
-			return opError(ctx, what, gerr)
+		var err error
+		checksum, err = r.writeCommit(ctx, mtree, commitSpec{parent: parent, subject: subject, metadata: md, ref: ref}, canc)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
 		}
-		defer C.g_object_unref(C.gpointer(root))
-		var out *C.char
-		if C.ostree_repo_write_commit(r.ptr, cparent, csubject, nil, md,
-			(*C.OstreeRepoFile)(unsafe.Pointer(root)), &out, canc, &gerr) == 0 {
-			return opError(ctx, what, gerr)
-		}
-		checksum = takeString(out)
-		return r.transactionSetRef(cref, checksum)
+		return nil
 	})
 	if err != nil {
 		return "", err
