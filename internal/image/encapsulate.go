@@ -301,7 +301,8 @@ func (e *exporter) commitLayer(tw *tar.Writer, remainder []string) error {
 	if err := e.metadata(tw, ostree.ObjectCommit, "commit", e.commit, seen); err != nil {
 		return err
 	}
-	detached, err := e.repo.LoadDetachedMetadata(e.commit)
+	// What a pull recorded about the image it came from is not the commit's.
+	detached, err := e.repo.DetachedMetadataBytes(e.commit, imageInfoKeys)
 	if err != nil {
 		return err
 	}

@@ -88,6 +88,60 @@ func detectNative(img *Image) (nativeLayout, bool, error) {
 	return nativeLayout{}, false, fmt.Errorf("image %s: label %s=%s names no layer of the image", img.Ref, LabelFinalDiffID, final)
 }
 
+// imageInfoKeys are the commit metadata keys that describe an image rather
+// than a tree; for a pure OSTree-native image they are kept in the commit's
+// detached metadata, and never exported with it.
+var imageInfoKeys = []string{MetaManifestDigest, MetaManifest, MetaImageConfig}
+
+// ImageInfo is what the store knows about a pulled image.
+type ImageInfo struct {
+	// Commit is what ImageRef points at: the deployable tree.
+	Commit string
+	// BaseCommit is the encapsulated commit of an OSTree-native image ("" for
+	// plain images); it equals Commit unless derived layers were merged.
+	BaseCommit     string
+	ManifestDigest string
+	Manifest       []byte
+	Config         []byte
+	Version        string
+}
+
+// ImageInfo reads the stored state of the image ref names, whichever kind of
+// image it was: merged commits carry the image's manifest in their metadata,
+// a pure OSTree-native image (whose commit must stay as encapsulated) in the
+// commit's detached metadata.
+func (s *Store) ImageInfo(ref Reference) (ImageInfo, error) {
+	csum, err := s.Repo.ResolveRev(ImageRef(ref.ImageRef()), true)
+	if err != nil {
+		return ImageInfo{}, fmt.Errorf("reading image %s: %w", ref, err)
+	}
+	if csum == "" {
+		return ImageInfo{}, fmt.Errorf("image %s has not been pulled", ref)
+	}
+	c, err := s.Repo.ReadCommit(csum)
+	if err != nil {
+		return ImageInfo{}, fmt.Errorf("reading image %s: %w", ref, err)
+	}
+	info := ImageInfo{Commit: csum, Version: c.Version}
+	md := c.Metadata
+	if _, ok := md[MetaManifestDigest]; ok {
+		info.BaseCommit, _ = md[MetaBaseCommit].(string)
+	} else {
+		if md, err = s.Repo.ReadDetachedMetadata(csum); err != nil {
+			return ImageInfo{}, fmt.Errorf("reading image %s: %w", ref, err)
+		}
+		info.BaseCommit = csum
+	}
+	info.ManifestDigest, _ = md[MetaManifestDigest].(string)
+	m, _ := md[MetaManifest].(string)
+	cfg, _ := md[MetaImageConfig].(string)
+	info.Manifest, info.Config = []byte(m), []byte(cfg)
+	if info.ManifestDigest == "" {
+		return ImageInfo{}, fmt.Errorf("image %s: commit %s records no manifest", ref, csum)
+	}
+	return info, nil
+}
+
 // nativeChunkCommit returns the object-set commit of an already imported
 // native content layer.
 func (s *Store) nativeChunkCommit(digest string) (string, bool) {
@@ -134,29 +188,28 @@ func (s *Store) pullNative(ctx context.Context, img *Image, nl nativeLayout, pro
 		}
 		res.Imported++
 	}
-	imageRef := ""
-	if nl.Last == len(img.Layers)-1 {
-		imageRef = ImageRef(ref.ImageRef())
-	}
 	if commitDone {
 		reused(0)
-		if imageRef != "" {
-			if err := s.Repo.SetRef("", imageRef, nl.Commit); err != nil {
-				return Pulled{}, fmt.Errorf("pulling %s: %w", ref, err)
-			}
-		}
 	} else {
 		if err := s.pullNativeLayer(ctx, img, 0, nl.Commit, progress, lp(0)); err != nil {
 			return Pulled{}, fmt.Errorf("pulling %s: %w", ref, err)
 		}
 		res.Imported++
-		if imageRef != "" {
-			if err := s.Repo.SetRef("", imageRef, nl.Commit); err != nil {
-				return Pulled{}, fmt.Errorf("pulling %s: %w", ref, err)
-			}
-		}
 	}
-	if imageRef != "" {
+	if nl.Last == len(img.Layers)-1 {
+		// The image is the commit: the ref points at it, and what a merged
+		// commit would record about the image goes in its detached metadata.
+		info := map[string]string{
+			MetaManifestDigest: img.ManifestDigest,
+			MetaManifest:       string(img.Manifest),
+			MetaImageConfig:    string(img.Config),
+		}
+		if err := s.Repo.EditDetachedMetadata(ctx, nl.Commit, info, nil); err != nil {
+			return Pulled{}, fmt.Errorf("pulling %s: %w", ref, err)
+		}
+		if err := s.Repo.SetRef("", ImageRef(ref.ImageRef()), nl.Commit); err != nil {
+			return Pulled{}, fmt.Errorf("pulling %s: %w", ref, err)
+		}
 		res.Commit = nl.Commit
 		return res, nil
 	}

@@ -2,6 +2,8 @@ package image_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -94,6 +96,26 @@ func TestEncapsulateRoundTripThroughRegistry(t *testing.T) {
 	if refs := ostreeOut(t, store.Repo, "refs"); strings.Count(refs, "ostree/container/blob/") != len(e1.Layers) {
 		t.Errorf("refs:\n%s", refs)
 	}
+	info, err := store.ImageInfo(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Commit != v1 || info.BaseCommit != v1 || info.ManifestDigest != got.ManifestDigest || info.Version != "1.0" || !json.Valid(info.Manifest) || !json.Valid(info.Config) {
+		t.Errorf("image info %+v", info)
+	}
+
+	// What was pulled encapsulates again to the very same image: the
+	// layers are reproducible, and what the pull recorded about the image
+	// (in the commit's detached metadata) is not exported.
+	again := filepath.Join(t.TempDir(), "again")
+	re := encapsulate(t, ctx, store.Repo, v1, "oci:"+again+":v1", w.cfg)
+	if re.ManifestDigest != e1.ManifestDigest {
+		t.Errorf("re-encapsulating the pulled commit gave manifest %s, first %s", re.ManifestDigest, e1.ManifestDigest)
+	}
+	third := &image.Store{Repo: newRepo(t)}
+	if got, err := third.Pull(ctx, mustParse(t, "ostree-unverified-image:oci:"+again+":v1"), w.cfg, nil); err != nil || got.Commit != v1 {
+		t.Fatalf("re-encapsulated pull: %+v, %v", got, err)
+	}
 
 	// 2.0 shares all but about one layer with 1.0: only those are read.
 	ref2 := mustParse(t, "ostree-unverified-registry:"+w.reg.Addr+"/os:native2")
@@ -150,6 +172,9 @@ func TestEncapsulateOCIAndDerivedImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if info, err := store.ImageInfo(ref); err != nil || info.Commit != got.Commit || info.BaseCommit != v1 || info.ManifestDigest != got.ManifestDigest {
+		t.Errorf("derived image info %+v, %v", info, err)
+	}
 	if c.Metadata[image.MetaBaseCommit] != v1 {
 		t.Errorf("merged commit metadata: %v", c.Metadata)
 	}
@@ -196,6 +221,39 @@ func TestNativeImageWithCorruptObjectIsRefused(t *testing.T) {
 	}
 	if _, err := store.Repo.ReadCommit(v1); err == nil {
 		t.Errorf("the commit landed")
+	}
+	ostreeOut(t, store.Repo, "fsck")
+}
+
+func TestNativePullCancelledKeepsCompleteLayers(t *testing.T) {
+	ctx, w := setup(t)
+	h, src := demoHost(t, ctx)
+	e := encapsulate(t, ctx, src, h.Versions["1.0"], "docker://"+w.reg.Addr+"/os:cancel", w.cfg)
+	ref := mustParse(t, "ostree-unverified-registry:"+w.reg.Addr+"/os:cancel")
+	store := &image.Store{Repo: newRepo(t)}
+
+	// Cancel as soon as the second content layer is being read: the first
+	// is complete by then.
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	_, err := store.Pull(cctx, ref, w.cfg, func(p image.LayerProgress) {
+		if p.Index == 2 && p.Read > 0 {
+			cancel()
+		}
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled pull: %v", err)
+	}
+	if refs := ostreeOut(t, store.Repo, "refs"); strings.Contains(refs, "ostree/container/image/") || strings.Count(refs, "ostree/container/blob/") != 1 {
+		t.Errorf("refs after a cancelled pull:\n%s", refs)
+	}
+	ostreeOut(t, store.Repo, "fsck")
+	got, err := store.Pull(ctx, ref, w.cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Commit != h.Versions["1.0"] || got.Reused != 1 || got.Imported != len(e.Layers)-1 {
+		t.Errorf("pull after cancel: %+v", got)
 	}
 	ostreeOut(t, store.Repo, "fsck")
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path"
 	"runtime"
+	"sort"
 	"unsafe"
 )
 
@@ -214,26 +215,6 @@ func (r *Repo) LoadMetadata(t ObjectType, checksum string) ([]byte, error) {
 	return variantBytes(v), nil
 }
 
-// LoadDetachedMetadata returns the serialized a{sv} of commit's detached
-// metadata, nil when it has none.
-func (r *Repo) LoadDetachedMetadata(commit string) ([]byte, error) {
-	if err := r.check(); err != nil {
-		return nil, err
-	}
-	ccsum := C.CString(commit)
-	defer C.free(unsafe.Pointer(ccsum))
-	var v *C.GVariant
-	var gerr *C.GError
-	if C.ostree_repo_read_commit_detached_metadata(r.ptr, ccsum, &v, nil, &gerr) == 0 {
-		return nil, fmt.Errorf("reading detached metadata of %s: %w", commit, takeError(gerr))
-	}
-	if v == nil {
-		return nil, nil
-	}
-	defer C.g_variant_unref(v)
-	return variantBytes(v), nil
-}
-
 func variantBytes(v *C.GVariant) []byte {
 	n := int(C.g_variant_get_size(v))
 	if n == 0 {
@@ -384,4 +365,96 @@ func (r *Repo) DirMeta(checksum string) (uid, gid, mode uint32, err error) {
 		return 0, 0, 0, fmt.Errorf("reading dirmeta %s: %w", checksum, takeError(gerr))
 	}
 	return uint32(cuid), uint32(cgid), uint32(cmode), nil
+}
+
+// EditDetachedMetadata rewrites commit's detached metadata: the keys in drop
+// and in set are removed, then set's entries added as strings; everything
+// else (signatures, say) is kept. It writes outside any transaction.
+func (r *Repo) EditDetachedMetadata(ctx context.Context, commit string, set map[string]string, drop []string) error {
+	if err := r.check(); err != nil {
+		return err
+	}
+	what := "updating detached metadata of " + commit
+	ccsum := C.CString(commit)
+	defer C.free(unsafe.Pointer(ccsum))
+	var old *C.GVariant
+	var gerr *C.GError
+	if C.strata_read_detached(r.ptr, ccsum, &old, &gerr) == 0 {
+		return fmt.Errorf("%s: %w", what, takeError(gerr))
+	}
+	if old != nil {
+		defer C.g_variant_unref(old)
+	}
+	keys := make([]string, 0, len(set))
+	for k := range set {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	vals := make([]string, len(keys))
+	for i, k := range keys {
+		vals[i] = set[k]
+	}
+	cdrop, ckeys, cvals := newStrv(drop), newStrv(keys), newStrv(vals)
+	defer C.g_strfreev(cdrop)
+	defer C.g_strfreev(ckeys)
+	defer C.g_strfreev(cvals)
+	v := C.strata_vardict_edit(old, cdrop, ckeys, cvals)
+	defer C.g_variant_unref(v)
+	var nv *C.GVariant
+	if C.g_variant_n_children(v) > 0 {
+		nv = v
+	}
+	canc, release := cancellable(ctx)
+	defer release()
+	if C.ostree_repo_write_commit_detached_metadata(r.ptr, ccsum, nv, canc, &gerr) == 0 {
+		return opError(ctx, what, gerr)
+	}
+	return nil
+}
+
+// ReadDetachedMetadata returns commit's detached metadata as Go values (the
+// conversions of Commit.Metadata); an empty map when there is none.
+func (r *Repo) ReadDetachedMetadata(commit string) (map[string]any, error) {
+	if err := r.check(); err != nil {
+		return nil, err
+	}
+	ccsum := C.CString(commit)
+	defer C.free(unsafe.Pointer(ccsum))
+	var v *C.GVariant
+	var gerr *C.GError
+	if C.strata_read_detached(r.ptr, ccsum, &v, &gerr) == 0 {
+		return nil, fmt.Errorf("reading detached metadata of %s: %w", commit, takeError(gerr))
+	}
+	if v == nil {
+		return map[string]any{}, nil
+	}
+	defer C.g_variant_unref(v)
+	return vardictToGo(v), nil
+}
+
+// DetachedMetadataBytes returns the serialized a{sv} of commit's detached
+// metadata without the keys in drop; nil when nothing is left.
+func (r *Repo) DetachedMetadataBytes(commit string, drop []string) ([]byte, error) {
+	if err := r.check(); err != nil {
+		return nil, err
+	}
+	ccsum := C.CString(commit)
+	defer C.free(unsafe.Pointer(ccsum))
+	var v *C.GVariant
+	var gerr *C.GError
+	if C.strata_read_detached(r.ptr, ccsum, &v, &gerr) == 0 {
+		return nil, fmt.Errorf("reading detached metadata of %s: %w", commit, takeError(gerr))
+	}
+	if v == nil {
+		return nil, nil
+	}
+	defer C.g_variant_unref(v)
+	cdrop := newStrv(drop)
+	defer C.g_strfreev(cdrop)
+	kept := C.strata_vardict_edit(v, cdrop, nil, nil)
+	defer C.g_variant_unref(kept)
+	if C.g_variant_n_children(kept) == 0 {
+		return nil, nil
+	}
+	return variantBytes(kept), nil
 }

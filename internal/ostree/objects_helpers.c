@@ -159,3 +159,36 @@ strata_commit_object_set (OstreeRepo *repo, const char *const *checksums, const 
   return strata_write_mtree_commit (repo, root, NULL, subject, metadata, out_commit, cancellable,
                                     error);
 }
+
+GVariant *
+strata_vardict_edit (GVariant *dict, const char *const *drop, const char *const *set_keys,
+                     const char *const *set_values)
+{
+  GVariantBuilder b;
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("a{sv}"));
+  if (dict != NULL)
+    {
+      GVariantIter it;
+      const char *key;
+      GVariant *value;
+      g_variant_iter_init (&it, dict);
+      while (g_variant_iter_next (&it, "{&sv}", &key, &value))
+        {
+          gboolean skip = (drop != NULL && g_strv_contains (drop, key))
+                          || (set_keys != NULL && g_strv_contains (set_keys, key));
+          if (!skip)
+            g_variant_builder_add (&b, "{sv}", key, value);
+          g_variant_unref (value);
+        }
+    }
+  for (guint i = 0; set_keys != NULL && set_keys[i] != NULL; i++)
+    g_variant_builder_add (&b, "{sv}", set_keys[i], g_variant_new_string (set_values[i]));
+  return g_variant_ref_sink (g_variant_builder_end (&b));
+}
+
+gboolean
+strata_read_detached (OstreeRepo *repo, const char *commit, GVariant **out, GError **error)
+{
+  *out = NULL;
+  return ostree_repo_read_commit_detached_metadata (repo, commit, out, NULL, error);
+}

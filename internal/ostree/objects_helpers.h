@@ -43,4 +43,13 @@ gboolean strata_commit_object_set (OstreeRepo *repo, const char *const *checksum
                                    const char *subject, GVariant *metadata, char **out_commit,
                                    GCancellable *cancellable, GError **error);
 
+/* A new a{sv} (full reference): dict (may be NULL) without the keys in
+ * drop, plus the string entries set_keys[i] = set_values[i]. */
+GVariant *strata_vardict_edit (GVariant *dict, const char *const *drop, const char *const *set_keys,
+                               const char *const *set_values);
+
+/* Reads commit's detached metadata (NULL when none; a full reference). */
+gboolean strata_read_detached (OstreeRepo *repo, const char *commit, GVariant **out,
+                               GError **error);
+
 #endif
