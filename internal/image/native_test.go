@@ -34,14 +34,19 @@ func demoHost(t *testing.T, ctx context.Context) (*fixture.Host, *ostree.Repo) {
 
 func encapsulate(t *testing.T, ctx context.Context, repo *ostree.Repo, commit, dest string, cfg image.Config) image.Encapsulated {
 	t.Helper()
+	return encapsulateN(t, ctx, repo, commit, dest, cfg, 8)
+}
+
+func encapsulateN(t *testing.T, ctx context.Context, repo *ostree.Repo, commit, dest string, cfg image.Config, max int) image.Encapsulated {
+	t.Helper()
 	res, err := image.Encapsulate(ctx, repo, commit, mustParse(t, "ostree-unverified-image:"+dest), image.EncapsulateOptions{
-		MaxLayers: 8, Labels: map[string]string{"demo.label": "yes"}, Config: cfg,
+		MaxLayers: max, Labels: map[string]string{"demo.label": "yes"}, Config: cfg,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Commit != commit || len(res.Layers) < 2 {
-		t.Fatalf("encapsulated %+v", res)
+	if res.Commit != commit || len(res.Layers) < 1 || len(res.Layers) > max {
+		t.Fatalf("encapsulated in at most %d layers: %+v", max, res)
 	}
 	return res
 }
@@ -144,6 +149,29 @@ func TestEncapsulateOCIAndDerivedImage(t *testing.T) {
 	}
 	if base.Commit != v1 {
 		t.Fatalf("oci: pull gave %s, want %s", base.Commit, v1)
+	}
+
+	// The image is also a plain container image: umoci unpacks it to the
+	// commit's files (with /usr/etc as /etc).
+	bundle := filepath.Join(t.TempDir(), "bundle")
+	if out, err := exec.Command("umoci", "unpack", "--image", layout+":base", bundle).CombinedOutput(); err != nil {
+		t.Fatalf("umoci unpack: %v: %s", err, out)
+	}
+	kernel := "/usr/lib/modules/" + fixture.KernelVersion + "/vmlinuz"
+	if data, err := os.ReadFile(filepath.Join(bundle, "rootfs", kernel)); err != nil || string(data) != ostreeOut(t, store.Repo, "cat", v1, kernel) {
+		t.Errorf("unpacked %s: %q, %v", kernel, data, err)
+	}
+	if _, err := os.Stat(filepath.Join(bundle, "rootfs/etc")); err != nil {
+		t.Errorf("unpacked image has no /etc: %v", err)
+	}
+
+	// One layer: everything goes with the commit.
+	single := encapsulateN(t, ctx, src, v1, "oci:"+layout+":single", w.cfg, 1)
+	if len(single.Layers) != 1 {
+		t.Errorf("--max-layers=1 wrote %d layers", len(single.Layers))
+	}
+	if got, err := (&image.Store{Repo: newRepo(t)}).Pull(ctx, mustParse(t, "ostree-unverified-image:oci:"+layout+":single"), w.cfg, nil); err != nil || got.Commit != v1 {
+		t.Errorf("single-layer pull: %+v, %v", got, err)
 	}
 
 	// A derived image: umoci adds a plain layer on top of the native ones.
