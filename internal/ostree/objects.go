@@ -116,6 +116,7 @@ func (w *ObjectWriter) File(checksum string, f FileObject, content io.Reader) er
 	defer free()
 	fd := C.int(-1)
 	var pr *os.File
+	src := &recordingReader{r: content}
 	copied := make(chan error, 1)
 	if f.Target == "" {
 		var pw *os.File
@@ -125,7 +126,7 @@ func (w *ObjectWriter) File(checksum string, f FileObject, content io.Reader) er
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		go func() {
-			_, err := io.CopyN(pw, content, f.Size)
+			_, err := io.CopyN(pw, src, f.Size)
 			pw.Close()
 			copied <- err
 		}()
@@ -138,19 +139,40 @@ func (w *ObjectWriter) File(checksum string, f FileObject, content io.Reader) er
 		C.guint64(f.Size), ctarget, cbytes(f.Xattrs), C.gsize(len(f.Xattrs)), fd, w.canc, &gerr)
 	if pr != nil {
 		// Closing the read side unblocks a writer libostree did not drain
-		// (an object it already had).
+		// (it had the object already, or failed early).
 		pr.Close()
 		runtime.KeepAlive(pr)
 	}
 	cerr := <-copied
 	if ok == 0 {
-		if cerr != nil && !errors.Is(cerr, os.ErrClosed) {
+		// A short or failing source explains libostree's error better
+		// than the error itself (a checksum mismatch, an early EOF).
+		switch {
+		case src.err != nil && !errors.Is(src.err, io.EOF):
 			takeError(gerr)
-			return fmt.Errorf("%s: reading its content: %w", what, cerr)
+			return fmt.Errorf("%s: reading its content: %w", what, src.err)
+		case errors.Is(cerr, io.EOF):
+			takeError(gerr)
+			return fmt.Errorf("%s: its content is shorter than its size, %d bytes", what, f.Size)
 		}
 		return opError(w.ctx, what, gerr)
 	}
 	return nil
+}
+
+// recordingReader remembers the error of the reader it wraps, so a failure
+// of the source is told apart from one of the pipe it is copied into.
+type recordingReader struct {
+	r   io.Reader
+	err error
+}
+
+func (r *recordingReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && r.err == nil {
+		r.err = err
+	}
+	return n, err
 }
 
 // CheckComplete fails unless every object the commit reaches is present.
