@@ -165,6 +165,13 @@ func TestEncapsulateOCIAndDerivedImage(t *testing.T) {
 		t.Errorf("unpacked image has no /etc: %v", err)
 	}
 
+	// An oci-archive round-trips too.
+	archive := filepath.Join(t.TempDir(), "out", "native.tar")
+	encapsulate(t, ctx, src, v1, "oci-archive:"+archive+":v1", w.cfg)
+	if got, err := (&image.Store{Repo: newRepo(t)}).Pull(ctx, mustParse(t, "ostree-unverified-image:oci-archive:"+archive+":v1"), w.cfg, nil); err != nil || got.Commit != v1 {
+		t.Errorf("oci-archive pull: %+v, %v", got, err)
+	}
+
 	// One layer: everything goes with the commit.
 	single := encapsulateN(t, ctx, src, v1, "oci:"+layout+":single", w.cfg, 1)
 	if len(single.Layers) != 1 {
