@@ -24,6 +24,7 @@ all: build
 build:
 	$(GO) build -tags '$(GOTAGS)' -o $(BIN)/stratad ./cmd/stratad
 	CGO_ENABLED=0 $(GO) build -tags '$(GOTAGS)' -o $(BIN)/strata ./cmd/strata
+	$(GO) build -tags '$(GOTAGS)' -o $(BIN)/strata-compose ./cmd/strata-compose
 	ln -sf strata $(BIN)/rpm-ostree
 
 deps:
@@ -52,6 +53,7 @@ bench: deps build
 install: build
 	install -D -m 0755 $(BIN)/stratad $(DESTDIR)$(PREFIX)/libexec/stratad
 	install -D -m 0755 $(BIN)/strata $(DESTDIR)$(PREFIX)/bin/strata
+	install -D -m 0755 $(BIN)/strata-compose $(DESTDIR)$(PREFIX)/bin/strata-compose
 	ln -sf strata $(DESTDIR)$(PREFIX)/bin/rpm-ostree
 	install -D -m 0644 dbus-policy/org.projectatomic.rpmostree1.conf \
 		$(DESTDIR)$(PREFIX)/share/dbus-1/system.d/org.projectatomic.rpmostree1.conf

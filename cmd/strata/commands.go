@@ -91,7 +91,7 @@ var commands = []*command{
 	installCommand, uninstallCommand,
 	{name: "pkg-add", summary: "Same as install", hidden: true, params: installCommand.params, opts: installCommand.opts, run: runInstall},
 	{name: "pkg-remove", summary: "Same as uninstall", hidden: true, params: uninstallCommand.params, opts: uninstallCommand.opts, run: runUninstall},
-	overrideCommand, refreshMdCommand, dbCommand, kargsCommand,
+	overrideCommand, refreshMdCommand, dbCommand, kargsCommand, composeCommand,
 }
 
 var upgradeOptions = []option{

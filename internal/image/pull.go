@@ -19,6 +19,9 @@ type Pulled struct {
 	ManifestDigest string
 	Imported       int // layers downloaded and imported now
 	Reused         int // layers an earlier pull had imported
+	// BaseCommit, for an OSTree-native image, is the commit the image
+	// encapsulates (Commit itself unless derived layers were merged on it).
+	BaseCommit string
 }
 
 // Pull brings the image ref names into the store: the manifest and config are
@@ -26,6 +29,11 @@ type Pulled struct {
 // imported yet is streamed into its own commit, and the layers are merged into
 // the image commit. A layer imported by an earlier, even interrupted, pull is
 // never downloaded again; a cancelled pull leaves the layers it completed.
+//
+// An OSTree-native image (ostree-rs-ext's encapsulation, see native.go) is
+// imported object for object: Commit is then the very commit the image's
+// ostree.commit label names, checked by libostree object by object, unless
+// the image has derived layers, which are merged on top of it.
 func (s *Store) Pull(ctx context.Context, ref Reference, cfg Config, progress func(LayerProgress)) (Pulled, error) {
 	if progress == nil {
 		progress = func(LayerProgress) {}
@@ -35,6 +43,11 @@ func (s *Store) Pull(ctx context.Context, ref Reference, cfg Config, progress fu
 		return Pulled{}, err
 	}
 	defer img.Close()
+	if nl, ok, err := detectNative(img); err != nil {
+		return Pulled{}, err
+	} else if ok {
+		return s.pullNative(ctx, img, nl, progress)
+	}
 	res := Pulled{ManifestDigest: img.ManifestDigest}
 	if csum, ok := s.pulledAlready(ref, img.ManifestDigest); ok {
 		// Nothing changed since the last pull: no layer is read and the
