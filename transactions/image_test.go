@@ -215,3 +215,15 @@ func TestCleanupBasePrunesUndeployedImages(t *testing.T) {
 		t.Errorf("PruneImages keep-lists %v, want [[L i1]]", m.pruned)
 	}
 }
+
+// A pure OSTree-native image's commit stays as encapsulated: its manifest
+// digest is read from the commit's detached metadata.
+func TestStateNativeImageDigest(t *testing.T) {
+	m := newMem(t)
+	m.commit("native", "", "43.0", 100)
+	m.repo.detached = map[string]map[string]any{"native": {image.MetaManifestDigest: "sha256:n"}}
+	m.deploy("demo", "native", true, origin.NewImage(osImage))
+	if d := snapshot(m).Deployments[0]; d.ImageDigest != "sha256:n" || d.Version != "43.0" {
+		t.Errorf("native image deployment: %+v", d)
+	}
+}

@@ -36,6 +36,9 @@ type memRepo struct {
 	refs    map[string]string // local refs: "remote:ref" or "ref" -> commit
 	remote  map[string]string // what the remotes serve: "remote:ref" -> head
 	pulls   []ostree.PullOptions
+	// detached is each commit's detached metadata, where a native image's
+	// commit records its manifest.
+	detached map[string]map[string]any
 }
 
 func newMem(t *testing.T) *memSysroot {
@@ -201,6 +204,10 @@ func (r *memRepo) ReadCommit(checksum string) (*ostree.Commit, error) {
 		return c, nil
 	}
 	return nil, fmt.Errorf("no commit %s", checksum)
+}
+
+func (r *memRepo) ReadDetachedMetadata(checksum string) (map[string]any, error) {
+	return r.detached[checksum], nil
 }
 
 func (r *memRepo) ListRefs(prefix string) (map[string]string, error) {

@@ -111,13 +111,17 @@ func describeDeployment(s Sysroot, repo Repo, d *ostree.Deployment) Deployment {
 	}
 	if c, err := repo.ReadCommit(d.Checksum); err == nil {
 		out.CommitKnown, out.Timestamp, out.Version = true, c.Timestamp, c.Version
-		out.ImageDigest = imageDigest(c)
-		if base := baseOf(c); base != d.Checksum {
-			out.BaseChecksum = base
-			if bc, err := repo.ReadCommit(base); err == nil {
+		base := c
+		if b := baseOf(c); b != d.Checksum {
+			out.BaseChecksum = b
+			base = nil
+			if bc, err := repo.ReadCommit(b); err == nil {
 				out.BaseKnown, out.BaseVersion, out.BaseTimestamp = true, bc.Version, bc.Timestamp
-				out.ImageDigest = imageDigest(bc)
+				base = bc
 			}
+		}
+		if base != nil {
+			out.ImageDigest = imageDigest(repo, base)
 		}
 	}
 	if o, err := originOf(s, d); err == nil {
@@ -194,9 +198,18 @@ func originOf(s Sysroot, d *ostree.Deployment) (*origin.Origin, error) {
 }
 
 // imageDigest is the manifest digest a commit pulled from a container image
-// records, "" for any other commit.
-func imageDigest(c *ostree.Commit) string {
-	d, _ := c.Metadata[image.MetaManifestDigest].(string)
+// records, "" for any other commit. A merged image commit has it in its
+// metadata; the commit of a pure OSTree-native image, which must stay as the
+// image encapsulated it, beside it (detached metadata).
+func imageDigest(repo Repo, c *ostree.Commit) string {
+	if d, ok := c.Metadata[image.MetaManifestDigest].(string); ok {
+		return d
+	}
+	detached, err := repo.ReadDetachedMetadata(c.Checksum)
+	if err != nil {
+		return ""
+	}
+	d, _ := detached[image.MetaManifestDigest].(string)
 	return d
 }
 
@@ -295,7 +308,7 @@ func cachedUpdate(s Sysroot, osname string) *Update {
 		return nil
 	}
 	_, isImage := src.(imageBase)
-	return &Update{Osname: osname, Refspec: src.String(), IsImage: isImage, ImageDigest: imageDigest(newCommit),
+	return &Update{Osname: osname, Refspec: src.String(), IsImage: isImage, ImageDigest: imageDigest(repo, newCommit),
 		Checksum: head, Version: newCommit.Version, Timestamp: newCommit.Timestamp}
 }
 

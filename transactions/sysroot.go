@@ -68,6 +68,9 @@ type Sysroot interface {
 type Repo interface {
 	ResolveRev(refspec string, allowNoent bool) (string, error)
 	ReadCommit(checksum string) (*ostree.Commit, error)
+	// ReadDetachedMetadata reads the metadata stored beside a commit (not
+	// part of its checksum); nil when there is none.
+	ReadDetachedMetadata(checksum string) (map[string]any, error)
 	ListRefs(prefix string) (map[string]string, error)
 	SetRef(remote, ref, checksum string) error
 	Pull(ctx context.Context, opts ostree.PullOptions, progress func(ostree.PullProgress)) error

@@ -57,7 +57,15 @@ func (s *Store) manifestLayers(commit string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw, _ := c.Metadata[MetaManifest].(string)
+	md := c.Metadata
+	if _, merged := md[MetaManifestDigest]; !merged {
+		// A pure OSTree-native image keeps its manifest in the commit's
+		// detached metadata (see ImageInfo).
+		if md, err = s.Repo.ReadDetachedMetadata(commit); err != nil {
+			return nil, err
+		}
+	}
+	raw, _ := md[MetaManifest].(string)
 	var m struct {
 		Layers []struct {
 			Digest string `json:"digest"`

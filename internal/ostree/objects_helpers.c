@@ -156,7 +156,7 @@ strata_commit_object_set (OstreeRepo *repo, const char *const *checksums, const 
       if (!ostree_mutable_tree_replace_file (sub, *c, *c, error))
         return FALSE;
     }
-  return strata_write_mtree_commit (repo, root, NULL, subject, metadata, out_commit, cancellable,
+  return strata_write_mtree_commit (repo, root, NULL, subject, metadata, 0, out_commit, cancellable,
                                     error);
 }
 

@@ -49,7 +49,7 @@ func buildAndRun(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	for _, cmd := range []string{"strata", "stratad"} {
+	for _, cmd := range []string{"strata", "stratad", "strata-compose"} {
 		build := exec.Command("go", "build", "-tags", "containers_image_openpgp", "-o", filepath.Join(dir, cmd), "./cmd/"+cmd)
 		build.Dir = root
 		if out, err := build.CombinedOutput(); err != nil {

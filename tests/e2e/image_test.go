@@ -481,3 +481,34 @@ func TestImageSigned(t *testing.T) {
 	}
 	e.expectFailure("signedBy", "upgrade")
 }
+
+// TestImageNativeRoundTrip: `strata compose container-encapsulate` writes
+// an OSTree commit as an OSTree-native image into the registry, and a host
+// rebased onto that image deploys the very same commit (the checksum
+// status shows is the one inside the image).
+func TestImageNativeRoundTrip(t *testing.T) {
+	e, _ := imageEnv(t)
+	conf := filepath.Join(e.containersRoot, "etc", "containers", "registries.conf")
+	target := "docker://" + e.reg.Addr + "/native:2.0"
+	cmd := exec.CommandContext(e.ctx, bins.strata, "compose", "container-encapsulate", "--repo="+e.host.RemoteRepo, "--max-layers=4",
+		e.host.Versions["2.0"], target)
+	cmd.Env = append(os.Environ(), "CONTAINERS_REGISTRIES_CONF="+conf)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("strata compose container-encapsulate: %v\n%s", err, out)
+	}
+	ref := "ostree-unverified-registry:" + e.reg.Addr + "/native:2.0"
+	e.mustStrata("rebase", ref)
+	d := e.status().Deployments[0]
+	if d.Checksum != e.host.Versions["2.0"] || d.Image != ref || d.ImageDigest == "" || d.Version != "2.0" {
+		t.Errorf("native image deployment %+v, want commit %s", d, e.host.Versions["2.0"])
+	}
+	if _, _, code := e.strata("upgrade", "--check"); code != 77 {
+		t.Errorf("upgrade --check right after the rebase: exit %d, want 77", code)
+	}
+	// Packages layer on a native base as on any other.
+	e.mustStrata("install", "demo-extra")
+	if d := e.status().Deployments[0]; d.BaseChecksum != e.host.Versions["2.0"] || d.Image != ref {
+		t.Errorf("layered native deployment %+v", d)
+	}
+	e.mustStrata("cleanup", "-b")
+}
