@@ -15,9 +15,10 @@ GOTAGS  := containers_image_openpgp
 # Debian packages strata builds and tests with (checked with dpkg, installed when missing).
 DEBS := gcc pkgconf ostree libostree-dev libglib2.0-dev libglib2.0-bin rpm createrepo-c \
         bubblewrap busybox-static dbus-daemon dbus-bin systemd polkitd libsolv-dev libsolvext-dev jq \
-        docker-registry umoci buildah skopeo gnupg libgpgme-dev
+        docker-registry umoci buildah skopeo gnupg libgpgme-dev \
+        qemu-system-x86 ostree-boot cpio kmod e2fsprogs
 
-.PHONY: all build deps test demo bench install clean fmt vet
+.PHONY: all build deps test test-vm demo bench install clean fmt vet
 
 all: build
 
@@ -39,6 +40,10 @@ deps:
 test: deps build
 	$(GO) vet -tags '$(GOTAGS)' ./...
 	STRATA_BIN=$(CURDIR)/$(BIN) $(GO) test -tags '$(GOTAGS)' -count=1 -timeout 30m ./...
+
+# The boot proof alone: deployments strata writes, booted in qemu (part of `make test`).
+test-vm: deps build
+	STRATA_BIN=$(CURDIR)/$(BIN) $(GO) test -tags '$(GOTAGS)' -count=1 -timeout 20m -run 'TestVM' -v ./tests/e2e
 
 demo: deps build
 	$(GO) run -tags '$(GOTAGS)' ./tests/demo -strata $(BIN)/strata -stratad $(BIN)/stratad \

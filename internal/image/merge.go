@@ -55,8 +55,13 @@ func (s *Store) Merge(ctx context.Context, m MergeSpec) (string, error) {
 			return fail(fmt.Errorf("reading image config: %w", err))
 		}
 	}
-	layers := make([]ostree.LayerSpec, len(m.Layers))
-	for i, d := range m.Layers {
+	skeleton, err := s.skeletonCommit(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	// The root skeleton goes under the image's own layers.
+	layers := []ostree.LayerSpec{{Commit: skeleton}}
+	for _, d := range m.Layers {
 		csum, ok := s.LayerCommit(d)
 		if !ok {
 			return fail(fmt.Errorf("layer %s is not imported", d))
@@ -67,7 +72,7 @@ func (s *Store) Merge(ctx context.Context, m MergeSpec) (string, error) {
 		}
 		wh, _ := c.Metadata[MetaWhiteouts].([]string)
 		implicit, _ := c.Metadata[MetaImplicitDirs].([]string)
-		layers[i] = ostree.LayerSpec{Commit: csum, Dirty: dirtyDirs(wh), Implicit: implicit}
+		layers = append(layers, ostree.LayerSpec{Commit: csum, Dirty: dirtyDirs(wh), Implicit: implicit})
 	}
 	md := map[string]any{
 		MetaManifestDigest: m.ManifestDigest,

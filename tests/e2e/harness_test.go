@@ -98,6 +98,9 @@ type envOptions struct {
 	// registry starts a loopback docker-registry (plain HTTP) the daemon
 	// may pull from.
 	registry bool
+	// vm builds a host whose deployments boot (fixture.BuildVMHost with
+	// a real kernel; see vm_test.go) instead of the plain demo host.
+	vm bool
 }
 
 func newEnv(t *testing.T, opts envOptions) *env {
@@ -105,7 +108,14 @@ func newEnv(t *testing.T, opts envOptions) *env {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	dir := t.TempDir()
-	host, err := fixture.BuildHost(ctx, filepath.Join(dir, "host"), fixture.Options{HTTP: opts.http})
+	var host *fixture.Host
+	var err error
+	if opts.vm {
+		a := vmAssets(t)
+		host, err = fixture.BuildVMHost(ctx, filepath.Join(dir, "host"), a.kernel, a.initramfs, fixture.Options{})
+	} else {
+		host, err = fixture.BuildHost(ctx, filepath.Join(dir, "host"), fixture.Options{HTTP: opts.http})
+	}
 	if err != nil {
 		t.Fatalf("building host: %v", err)
 	}
