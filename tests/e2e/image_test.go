@@ -125,8 +125,20 @@ func TestImageLifecycle(t *testing.T) {
 		t.Errorf("db diff:\n%s", diff)
 	}
 
-	// Rollback on an image base: the unlayered image deployment is the
-	// default again, and back.
+	// The tag moves again (a new config, the same layers): the layered
+	// package is resolved again on the new image, nothing is downloaded.
+	digest3 := e.pushOSImage("3", "2.0")
+	out = e.mustStrata("upgrade")
+	if !strings.Contains(out, "0 layer(s) fetched, 2 already present") {
+		t.Errorf("upgrade to a new config over the same layers:\n%s", out)
+	}
+	d = e.status().Deployments[0]
+	if d.ImageDigest != digest3 || d.Version != "img-3" || strings.Join(d.Packages, " ") != "demo-extra" || d.BaseChecksum == "" {
+		t.Errorf("layered deployment after the image upgrade: %+v", d)
+	}
+
+	// Rollback on an image base: the previous deployment is the default
+	// again, and back.
 	layered := d.Checksum
 	e.mustStrata("rollback")
 	if st := e.status(); st.Deployments[0].Checksum == layered || st.Deployments[1].Checksum != layered {
