@@ -35,12 +35,22 @@ type MergeSpec struct {
 	Layers []string
 }
 
-// Merge commits the image: its layers applied in order with whiteouts, the
-// manifest and config recorded, ImageRef(Reference) pointed at the result,
-// all in one repo transaction. An image without a kernel
-// (usr/lib/modules/<kver>/vmlinuz) is refused as not bootable and nothing is
-// written.
+// Merge commits the image: its layers applied in order with whiteouts onto
+// the root skeleton, the manifest and config recorded, ImageRef(Reference)
+// pointed at the result, all in one repo transaction. An image without a
+// kernel (usr/lib/modules/<kver>/vmlinuz) is refused as not bootable and
+// nothing is written.
 func (s *Store) Merge(ctx context.Context, m MergeSpec) (string, error) {
+	skeleton, err := s.skeletonCommit(ctx)
+	if err != nil {
+		return "", fmt.Errorf("merging image %s: %w", m.Reference, err)
+	}
+	return s.mergeOnto(ctx, skeleton, m, nil)
+}
+
+// mergeOnto is Merge with base as the lowest layer (the skeleton, or the
+// commit of an OSTree-native base) and extra commit metadata.
+func (s *Store) mergeOnto(ctx context.Context, base string, m MergeSpec, extra map[string]any) (string, error) {
 	fail := func(err error) (string, error) {
 		return "", fmt.Errorf("merging image %s: %w", m.Reference, err)
 	}
@@ -55,12 +65,7 @@ func (s *Store) Merge(ctx context.Context, m MergeSpec) (string, error) {
 			return fail(fmt.Errorf("reading image config: %w", err))
 		}
 	}
-	skeleton, err := s.skeletonCommit(ctx)
-	if err != nil {
-		return fail(err)
-	}
-	// The root skeleton goes under the image's own layers.
-	layers := []ostree.LayerSpec{{Commit: skeleton}}
+	layers := []ostree.LayerSpec{{Commit: base}}
 	for _, d := range m.Layers {
 		csum, ok := s.LayerCommit(d)
 		if !ok {
@@ -78,6 +83,9 @@ func (s *Store) Merge(ctx context.Context, m MergeSpec) (string, error) {
 		MetaManifestDigest: m.ManifestDigest,
 		MetaManifest:       string(m.Manifest),
 		MetaImageConfig:    string(m.Config),
+	}
+	for k, v := range extra {
+		md[k] = v
 	}
 	for _, l := range versionLabels {
 		if v := cfg.Config.Labels[l]; v != "" {

@@ -12,7 +12,6 @@ import (
 	"path"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/strata-os/strata/internal/ostree"
 )
@@ -245,61 +244,7 @@ func (s *Store) pullNative(ctx context.Context, img *Image, nl nativeLayout, pro
 // mergeDerived commits the derived layers of m applied on base, as Merge
 // does for a plain image, recording base in MetaBaseCommit.
 func (s *Store) mergeDerived(ctx context.Context, base string, m MergeSpec) (string, error) {
-	fail := func(err error) (string, error) {
-		return "", fmt.Errorf("merging image %s: %w", m.Reference, err)
-	}
-	var cfg struct {
-		Created time.Time `json:"created"`
-		Config  struct {
-			Labels map[string]string `json:"Labels"`
-		} `json:"config"`
-	}
-	if err := json.Unmarshal(m.Config, &cfg); err != nil {
-		return fail(fmt.Errorf("reading image config: %w", err))
-	}
-	layers := []ostree.LayerSpec{{Commit: base}}
-	for _, d := range m.Layers {
-		csum, ok := s.LayerCommit(d)
-		if !ok {
-			return fail(fmt.Errorf("layer %s is not imported", d))
-		}
-		c, err := s.Repo.ReadCommit(csum)
-		if err != nil {
-			return fail(err)
-		}
-		wh, _ := c.Metadata[MetaWhiteouts].([]string)
-		implicit, _ := c.Metadata[MetaImplicitDirs].([]string)
-		layers = append(layers, ostree.LayerSpec{Commit: csum, Dirty: dirtyDirs(wh), Implicit: implicit})
-	}
-	md := map[string]any{
-		MetaManifestDigest: m.ManifestDigest,
-		MetaManifest:       string(m.Manifest),
-		MetaImageConfig:    string(m.Config),
-		MetaBaseCommit:     base,
-	}
-	for _, l := range versionLabels {
-		if v := cfg.Config.Labels[l]; v != "" {
-			md[MetaVersion] = v
-			break
-		}
-	}
-	csum, err := s.Repo.MergeLayers(ctx, ostree.LayerMergeSpec{
-		Layers:    layers,
-		Subject:   m.Reference,
-		Metadata:  md,
-		Timestamp: cfg.Created,
-		Ref:       ImageRef(m.Reference),
-		Check: func(t ostree.TreeLister) error {
-			if !hasKernel(t) {
-				return fmt.Errorf("image %s is not bootable: it has no /usr/lib/modules/<kver>/vmlinuz", m.Reference)
-			}
-			return nil
-		},
-	})
-	if err != nil {
-		return fail(err)
-	}
-	return csum, nil
+	return s.mergeOnto(ctx, base, m, map[string]any{MetaBaseCommit: base})
 }
 
 // pullNativeLayer streams layer i and writes its objects in one transaction.
