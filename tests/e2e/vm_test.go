@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -67,6 +68,7 @@ func (e *env) boot(index int) string {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	e.t.Logf("the booted system reports:\n%s", out)
 	return out
 }
 
@@ -128,7 +130,25 @@ func TestVMBootsUpgrade(t *testing.T) {
 func TestVMBootsLayeredPackages(t *testing.T) {
 	e := newEnv(t, envOptions{vm: true, packages: true})
 	e.mustStrata("install", "demo-extra", "demo-scripts")
-	expectBooted(t, e.boot(0), "os-release: demo 1.0", "demo-extra runs: extra", "file /etc/demo-scripts/post-ran: ran")
+	report := e.boot(0)
+	expectBooted(t, report, "os-release: demo 1.0", "demo-extra runs: extra", "file /etc/demo-scripts/post-ran: ran")
+	if listed := rpmListed(report); !slices.Contains(listed, "demo-extra") {
+		// Known gap (issue 13, rpmdb side files): see rpmListed.
+		t.Logf("rpm -qa in the booted system does not list demo-extra: %q", listed)
+	}
+}
+
+// rpmListed is what the booted system's own `rpm -qa` printed. Today rpm
+// cannot open the tree's sqlite rpmdb on the read-only /usr (the database is
+// in WAL mode, which needs a writable -shm file), so this is only logged
+// until the rpmdb stage writes a database that opens read-only.
+func rpmListed(report string) []string {
+	for _, line := range strings.Split(report, "\n") {
+		if rest, ok := strings.CutPrefix(line, "rpm -qa: "); ok {
+			return strings.Fields(rest)
+		}
+	}
+	return nil
 }
 
 // TestVMBootsImage: a deployment rebased onto a container image (the VM
