@@ -62,6 +62,14 @@ install: build
 	ln -sf strata $(DESTDIR)$(PREFIX)/bin/rpm-ostree
 	install -D -m 0644 dbus-policy/org.projectatomic.rpmostree1.conf \
 		$(DESTDIR)$(PREFIX)/share/dbus-1/system.d/org.projectatomic.rpmostree1.conf
+	install -D -m 0644 systemd-units/org.projectatomic.rpmostree1.service \
+		$(DESTDIR)$(PREFIX)/share/dbus-1/system-services/org.projectatomic.rpmostree1.service
+	for u in stratad.service strata-automatic.service strata-automatic.timer; do \
+		install -D -m 0644 systemd-units/$$u $(DESTDIR)$(PREFIX)/lib/systemd/system/$$u; done
+	# rpm-ostree's unit names resolve to strata's (a symlinked unit is an alias).
+	ln -sf stratad.service $(DESTDIR)$(PREFIX)/lib/systemd/system/rpm-ostreed.service
+	ln -sf strata-automatic.service $(DESTDIR)$(PREFIX)/lib/systemd/system/rpm-ostreed-automatic.service
+	ln -sf strata-automatic.timer $(DESTDIR)$(PREFIX)/lib/systemd/system/rpm-ostreed-automatic.timer
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

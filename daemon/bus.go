@@ -19,6 +19,10 @@ const defaultSystemBus = "unix:path=/var/run/dbus/system_bus_socket"
 // arrive by path (see receivePackages).
 func connectSystemBus() (*dbus.Conn, error) {
 	address := os.Getenv("DBUS_SYSTEM_BUS_ADDRESS")
+	if starter := os.Getenv("DBUS_STARTER_ADDRESS"); starter != "" && os.Getenv("DBUS_STARTER_BUS_TYPE") == "system" {
+		// Started by D-Bus activation: serve the bus that started us.
+		address = starter
+	}
 	if address == "" {
 		address = defaultSystemBus
 	}

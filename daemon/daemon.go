@@ -36,6 +36,9 @@ type Config struct {
 	// ContainersRoot is where container image configuration is read from
 	// ("" is "/": /etc/containers, /etc/ostree); see transactions.Config.
 	ContainersRoot string
+	// ConfigPath is the daemon's configuration file ("" is
+	// DefaultConfigPath), read at start and on Reload/ReloadConfig.
+	ConfigPath string
 }
 
 // Daemon is the state of a running stratad. All of it hangs off this struct.
@@ -49,7 +52,9 @@ type Daemon struct {
 	publishMu    sync.Mutex   // see publishActive
 	active       *transaction // the one transaction that may run, nil when idle
 	clients      map[string]string
-	defaultOS    string // stateroot of the booted (else default) deployment
+	hostCfg      HostConfig
+	lastActivity time.Time // last client or transaction coming or going
+	defaultOS    string    // stateroot of the booted (else default) deployment
 	sysrootProps *properties
 	osObjects    map[string]*osObject // by stateroot name
 }
@@ -58,6 +63,9 @@ type Daemon struct {
 func Run(ctx context.Context, cfg Config) error {
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = 2 * time.Second
+	}
+	if cfg.ConfigPath == "" {
+		cfg.ConfigPath = DefaultConfigPath
 	}
 	log := logrus.NewEntry(cfg.Log)
 	if err := os.MkdirAll(cfg.RunDir, 0o755); err != nil {
@@ -80,6 +88,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := d.exportSysroot(); err != nil {
 		return err
 	}
+	d.loadHostConfig()
 	if err := d.refresh(ctx, true); err != nil {
 		return err
 	}
@@ -103,11 +112,36 @@ func Run(ctx context.Context, cfg Config) error {
 		case <-conn.Context().Done():
 			return errors.New("lost the system bus connection")
 		case <-ticker.C:
+			if d.idle() {
+				log.Info("idle: no client and no transaction; exiting (IdleExitTimeout)")
+				return nil
+			}
 			if err := d.refresh(ctx, false); err != nil && !errors.Is(err, transactions.ErrBusy) {
 				log.WithError(err).Warn("refreshing state")
 			}
 		}
 	}
+}
+
+// loadHostConfig (re)reads the configuration file and publishes what it
+// says.
+func (d *Daemon) loadHostConfig() {
+	hc := ReadHostConfig(d.cfg.ConfigPath, d.log)
+	d.mu.Lock()
+	d.hostCfg = hc
+	d.lastActivity = time.Now()
+	d.mu.Unlock()
+	d.sysrootProps.set(SysrootIface, "AutomaticUpdatePolicy", hc.AutomaticUpdatePolicy)
+}
+
+// idle says whether the daemon has had no client and no transaction for
+// IdleExitTimeout. A client that is still registered keeps it alive, as in
+// rpm-ostree.
+func (d *Daemon) idle() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	timeout := d.hostCfg.IdleExitTimeout
+	return timeout > 0 && d.active == nil && len(d.clients) == 0 && time.Since(d.lastActivity) >= timeout
 }
 
 // shutdown cancels a running transaction and waits a bounded time for it to end,

@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"time"
+
 	"context"
 
 	"github.com/godbus/dbus/v5"
@@ -18,6 +20,7 @@ func (s *sysrootObject) RegisterClient(sender dbus.Sender, options map[string]db
 	id, _ := options["id"].Value().(string)
 	s.d.mu.Lock()
 	s.d.clients[string(sender)] = id
+	s.d.lastActivity = time.Now()
 	s.d.mu.Unlock()
 	s.d.log.WithFields(logrus.Fields{"client": sender, "id": id}).Debug("client registered")
 	return nil
@@ -33,12 +36,14 @@ func (s *sysrootObject) Reload(sender dbus.Sender) *dbus.Error {
 	return s.reload()
 }
 
-// ReloadConfig re-reads configuration; strata has none beyond the sysroot yet.
+// ReloadConfig re-reads /etc/rpm-ostreed.conf and the sysroot.
 func (s *sysrootObject) ReloadConfig(sender dbus.Sender) *dbus.Error {
 	return s.reload()
 }
 
+// reload is Reload and ReloadConfig: rpm-ostree's `reload` re-reads both.
 func (s *sysrootObject) reload() *dbus.Error {
+	s.d.loadHostConfig()
 	if err := s.d.refresh(context.Background(), false); err != nil {
 		if err == transactions.ErrBusy {
 			return nil // the running transaction refreshes everything when it ends
@@ -92,6 +97,9 @@ func (d *Daemon) watchClients() {
 func (d *Daemon) forgetClient(name string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if _, known := d.clients[name]; known {
+		d.lastActivity = time.Now()
+	}
 	delete(d.clients, name)
 }
 

@@ -245,6 +245,7 @@ func (t *transaction) end() {
 	if t.d.active == t {
 		t.d.active = nil
 	}
+	t.d.lastActivity = time.Now()
 	t.d.mu.Unlock()
 	t.d.publishActive()
 	t.listener.Close()

@@ -19,6 +19,7 @@ func main() {
 	sysroot := flag.String("sysroot", "/", "the OSTree sysroot to manage")
 	runDir := flag.String("run-dir", "/run/strata", "directory for transaction sockets")
 	containersRoot := flag.String("containers-root", "/", "read container image configuration (etc/containers/registries.conf, policy.json, registries.d; etc/ostree/auth.json) under this directory")
+	config := flag.String("config", daemon.DefaultConfigPath, "the daemon configuration file (rpm-ostree's keys: AutomaticUpdatePolicy, IdleExitTimeout, LockLayering)")
 	debug := flag.Bool("debug", false, "log debug messages")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -33,7 +34,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	err := daemon.Run(ctx, daemon.Config{Sysroot: *sysroot, RunDir: *runDir, Log: log, ContainersRoot: *containersRoot})
+	err := daemon.Run(ctx, daemon.Config{Sysroot: *sysroot, RunDir: *runDir, Log: log, ContainersRoot: *containersRoot, ConfigPath: *config})
 	if err != nil {
 		log.WithError(err).Error("stratad failed")
 		os.Exit(1)

@@ -1,0 +1,71 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/strata-os/strata/tests/fixture"
+)
+
+// TestActivationAndIdleExit: with an activation file for the bus name (as
+// `make install` puts in /usr/share/dbus-1/system-services), the first call
+// starts stratad; with IdleExitTimeout=1 in its rpm-ostreed.conf it exits
+// once nothing uses it, and the next call starts it again.
+func TestActivationAndIdleExit(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.daemon.Stop()
+	e.daemon = nil
+
+	dir := filepath.Join(e.dir, "activation")
+	services := filepath.Join(dir, "system-services")
+	if err := os.MkdirAll(services, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "rpm-ostreed.conf")
+	if err := os.WriteFile(conf, []byte("# what an administrator writes\n[Daemon]\nIdleExitTimeout=1\nAutomaticUpdatePolicy=check\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runDir, err := os.MkdirTemp("", "strata-run-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(runDir)
+	service := fmt.Sprintf("[D-BUS Service]\nName=%s\nExec=%s --sysroot=%s --run-dir=%s --config=%s\nUser=root\n",
+		fixture.BusName, bins.stratad, e.host.Sysroot, runDir, conf)
+	if err := os.WriteFile(filepath.Join(services, fixture.BusName+".service"), []byte(service), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	busConf := filepath.Join(dir, "servicedir.conf")
+	if err := os.WriteFile(busConf, []byte("<busconfig><servicedir>"+services+"</servicedir></busconfig>\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bus, err := fixture.StartBus(e.ctx, filepath.Join(dir, "bus"), bins.policy, busConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bus.Stop()
+	e.bus = bus
+
+	owned := func() bool {
+		out, _ := exec.Command("busctl", "--address="+bus.Address, "status", fixture.BusName).CombinedOutput()
+		return strings.Contains(string(out), "PID=")
+	}
+	if owned() {
+		t.Fatal("the name is owned before anyone called")
+	}
+	for round := 1; round <= 2; round++ {
+		out := e.mustStrata("status")
+		if !strings.Contains(out, "AutomaticUpdates: check") {
+			t.Errorf("round %d: status does not show the configured policy:\n%s", round, out)
+		}
+		if !owned() {
+			t.Fatalf("round %d: the call did not leave an activated daemon", round)
+		}
+		waitFor(t, "stratad to exit when idle", 20*time.Second, func() bool { return !owned() })
+	}
+}
