@@ -1,0 +1,109 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/strata-os/strata/tests/fixture"
+)
+
+// rpm-ostree parity (issue 13): the object store stays intact whatever reads
+// a deployment's rpmdb, scriptlets may write anywhere in the new tree, and
+// an unprivileged caller is refused before anything else.
+
+// sqliteSideFiles are what sqlite keeps next to a database in WAL mode. They
+// must never be in a commit: a reader of the deployment writes to -shm in
+// place, and in a checkout that file is a hardlink into the object store.
+var sqliteSideFiles = []string{"rpmdb.sqlite-shm", "rpmdb.sqlite-wal"}
+
+// expectCleanRpmdb checks the rpmdb of a layered commit and its deployment
+// checkout dir: the commit has no sqlite side files, rpm reads the database
+// through a read-only mount (as /usr is on a booted host) and in place (as
+// root, as any tool on the host may), and afterwards the repo still passes
+// `ostree fsck`.
+func (e *env) expectCleanRpmdb(checksum, dir string, want ...string) {
+	e.t.Helper()
+	listing := e.ostreeOut("ls", "--repo="+e.sysrootRepo(), checksum, "/usr/share/rpm")
+	for _, f := range sqliteSideFiles {
+		if strings.Contains(listing, f) {
+			e.t.Errorf("commit %s carries usr/share/rpm/%s:\n%s", checksum, f, listing)
+		}
+	}
+	dbpath := filepath.Join(dir, "usr/share/rpm")
+	// A booted host's /usr is a read-only mount: sqlite must be able to
+	// read the database there without creating anything beside it.
+	ro := "mount --bind -o ro \"$1\" \"$1\" && rpm -q --dbpath \"$1\" -a"
+	out, err := exec.CommandContext(e.ctx, "unshare", "-m", "--propagation", "private", "sh", "-c", ro, "sh", dbpath).CombinedOutput()
+	if err != nil {
+		e.t.Errorf("rpm -qa on a read-only mount of %s: %v\n%s", dbpath, err, out)
+	}
+	for _, w := range want {
+		if !strings.Contains(string(out), w) {
+			e.t.Errorf("rpm -qa on a read-only mount lacks %s:\n%s", w, out)
+		}
+	}
+	// Then as root in place, as any tool on the host may.
+	out, err = exec.CommandContext(e.ctx, "rpm", "-q", "--dbpath", dbpath, "-a").CombinedOutput()
+	if err != nil {
+		e.t.Fatalf("rpm -q --dbpath %s -a: %v\n%s", dbpath, err, out)
+	}
+	for _, w := range want {
+		if !strings.Contains(string(out), w) {
+			e.t.Errorf("rpm -qa in place lacks %s:\n%s", w, out)
+		}
+	}
+	e.fsck()
+}
+
+// TestRpmQueryOnLayeredDeploymentKeepsRepoIntact: `rpm -q --dbpath` on a
+// layered deployment must not write into the object store.
+func TestRpmQueryOnLayeredDeploymentKeepsRepoIntact(t *testing.T) {
+	e := newLayeringEnv(t)
+	e.mustStrata("install", "demo-extra")
+	d := e.layeredStatus()[0]
+	e.expectCleanRpmdb(d.Checksum, e.deploymentDir(0), "demo-extra-1.0-1.noarch", baseFiles1)
+	// Reading twice: the first reader's leftovers must not hurt either.
+	e.expectCleanRpmdb(d.Checksum, e.deploymentDir(0), "demo-extra-1.0-1.noarch")
+}
+
+// TestLayeringDropsBaseSqliteSideFiles: a base commit that carries the side
+// files (as composes with an older rpm-ostree do) gets a layered commit
+// without them, and nothing of the database is lost.
+func TestLayeringDropsBaseSqliteSideFiles(t *testing.T) {
+	e := newLayeringEnv(t)
+	// Real side files: what rpm leaves after reading the 2.0 tree's database.
+	db := t.TempDir()
+	e.ostreeOut("checkout", "--repo="+e.host.RemoteRepo, "--subpath=/usr/share/rpm", "-U", fixture.StableRef, filepath.Join(db, "rpm"))
+	if out, err := exec.CommandContext(e.ctx, "rpm", "-qa", "--dbpath", filepath.Join(db, "rpm")).CombinedOutput(); err != nil {
+		t.Fatalf("rpm -qa on the 2.0 rpmdb: %v\n%s", err, out)
+	}
+	files := map[string]string{}
+	for _, f := range sqliteSideFiles {
+		b, err := os.ReadFile(filepath.Join(db, "rpm", f))
+		if err != nil {
+			t.Fatalf("rpm left no %s to commit (the test needs one): %v", f, err)
+		}
+		files["usr/share/rpm/"+f] = string(b)
+	}
+	if _, err := e.host.CommitVersion(e.ctx, fixture.StableRef, "2.1", files); err != nil {
+		t.Fatal(err)
+	}
+	base := e.host.Versions["2.1"]
+	listing := e.ostreeOut("ls", "--repo="+e.host.RemoteRepo, base, "/usr/share/rpm")
+	for _, f := range sqliteSideFiles {
+		if !strings.Contains(listing, f) {
+			t.Fatalf("the 2.1 base lacks %s, so this test proves nothing:\n%s", f, listing)
+		}
+	}
+
+	e.mustStrata("install", "demo-extra")
+	e.mustStrata("upgrade")
+	d := e.layeredStatus()[0]
+	if d.BaseChecksum != base {
+		t.Fatalf("upgrade deployed base %s, want 2.1 %s", d.BaseChecksum, base)
+	}
+	e.expectCleanRpmdb(d.Checksum, e.deploymentDir(0), "demo-extra-1.0-1.noarch", baseFiles2)
+}
