@@ -107,3 +107,69 @@ func TestLayeringDropsBaseSqliteSideFiles(t *testing.T) {
 	}
 	e.expectCleanRpmdb(d.Checksum, e.deploymentDir(0), "demo-extra-1.0-1.noarch", baseFiles2)
 }
+
+// ostreeCat is a file of a commit in the sysroot repo.
+func (e *env) ostreeCat(checksum, path string) string {
+	e.t.Helper()
+	return e.ostreeOut("cat", "--repo="+e.sysrootRepo(), checksum, path)
+}
+
+// TestPostScriptletCreatesFilesUnderUsr: a %post may create files anywhere in
+// the new tree, /usr included, and they are part of the layered commit.
+func TestPostScriptletCreatesFilesUnderUsr(t *testing.T) {
+	e := newLayeringEnv(t)
+	e.mustStrata("install", "demo-postusr")
+	dir := e.expectLayered(layer{
+		base: "1.0", requested: []string{"demo-postusr"}, rpms: []string{"demo-postusr-1.0-1.noarch"},
+		files: []string{"usr/lib/demo-postusr/version", "usr/share/demo-postusr/marker", "usr/share/demo-postusr/sub/nested"},
+	})
+	d := e.layeredStatus()[0]
+	for path, want := range map[string]string{"/usr/share/demo-postusr/marker": "made-by-post", "/usr/share/demo-postusr/sub/nested": "nested"} {
+		if got := e.ostreeCat(d.Checksum, path); got != want {
+			t.Errorf("%s in the layered commit = %q, want %q", path, got, want)
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, path)); err != nil || strings.TrimSpace(string(b)) != want {
+			t.Errorf("%s in the deployment = %q, %v; want %q", path, b, err, want)
+		}
+	}
+	// overlayfs's bookkeeping never reaches the commit.
+	if ls := e.ostreeOut("ls", "-R", "-X", "--repo="+e.sysrootRepo(), d.Checksum, "/usr/share/demo-postusr"); strings.Contains(ls, "overlay") {
+		t.Errorf("the commit carries overlayfs xattrs:\n%s", ls)
+	}
+	if _, err := os.Stat("/usr/share/demo-postusr"); !os.IsNotExist(err) {
+		t.Errorf("the scriptlet wrote to the real host's /usr: %v", err)
+	}
+	e.fsck()
+}
+
+// TestPostScriptletChangingBaseFilesLeavesObjectStoreIntact: a %post that
+// appends to a base file and deletes another changes the layered commit
+// only; the base commit, its deployment and every object stay as they were.
+func TestPostScriptletChangingBaseFilesLeavesObjectStoreIntact(t *testing.T) {
+	e := newLayeringEnv(t)
+	base := e.host.Versions["1.0"]
+	const readme = "/usr/share/demo-tools/README"
+	before := e.ostreeCat(base, readme)
+	baseDir := e.deploymentDir(0)
+	e.mustStrata("install", "demo-touchbase")
+	d := e.layeredStatus()[0]
+	if d.BaseChecksum != base {
+		t.Fatalf("layered on %s, want the 1.0 base %s", d.BaseChecksum, base)
+	}
+	if got, want := e.ostreeCat(d.Checksum, readme), before+"\nchanged by demo-touchbase"; got != want {
+		t.Errorf("%s in the layered commit = %q, want %q", readme, got, want)
+	}
+	if out, err := exec.CommandContext(e.ctx, "ostree", "ls", "--repo="+e.sysrootRepo(), d.Checksum, "/usr/bin/demo-tool").CombinedOutput(); err == nil {
+		t.Errorf("the scriptlet deleted /usr/bin/demo-tool, yet the layered commit has it:\n%s", out)
+	}
+	if got := e.ostreeCat(base, readme); got != before {
+		t.Errorf("%s in the base commit changed to %q", readme, got)
+	}
+	if b, err := os.ReadFile(filepath.Join(baseDir, readme)); err != nil || strings.TrimSpace(string(b)) != before {
+		t.Errorf("%s in the base deployment = %q, %v; want %q", readme, b, err, before)
+	}
+	if _, err := os.Lstat(filepath.Join(baseDir, "usr/bin/demo-tool")); err != nil {
+		t.Errorf("the base deployment lost /usr/bin/demo-tool: %v", err)
+	}
+	e.fsck()
+}
