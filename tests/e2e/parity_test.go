@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/strata-os/strata/tests/fixture"
@@ -172,4 +174,109 @@ func TestPostScriptletChangingBaseFilesLeavesObjectStoreIntact(t *testing.T) {
 		t.Errorf("the base deployment lost /usr/bin/demo-tool: %v", err)
 	}
 	e.fsck()
+}
+
+// asNobody lets the unprivileged test user reach the private bus (socket and
+// the directories above it) and returns a runner for commands as that user.
+func (e *env) asNobody() func(name string, args ...string) (string, error) {
+	e.t.Helper()
+	socket := strings.TrimPrefix(e.bus.Address, "unix:path=")
+	for dir := filepath.Dir(socket); dir != "/" && dir != "."; dir = filepath.Dir(dir) {
+		st, err := os.Stat(dir)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if err := os.Chmod(dir, st.Mode().Perm()|0o011); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(socket, 0o666); err != nil {
+		e.t.Fatal(err)
+	}
+	return func(name string, args ...string) (string, error) {
+		cmd := exec.CommandContext(e.ctx, name, args...)
+		cmd.Env = []string{"PATH=/usr/bin:/bin", "DBUS_SYSTEM_BUS_ADDRESS=" + e.bus.Address}
+		cmd.Dir = "/"
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		return out.String(), err
+	}
+}
+
+// TestMutatingMethodsRefuseUnprivilegedCallersFirst: every mutating method of
+// Sysroot and OS answers an unprivileged caller with AccessDenied before it
+// validates a single argument, whatever the arguments, and changes nothing.
+// The calls go over the real bus with gdbus, which prints the error's name.
+func TestMutatingMethodsRefuseUnprivilegedCallersFirst(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	run := e.asNobody()
+	call := func(as func(string, ...string) (string, error), path, method string, args ...string) (string, error) {
+		return as("gdbus", append([]string{"call", "--address", e.bus.Address, "--dest", busName,
+			"--object-path", path, "--method", method}, args...)...)
+	}
+	asRoot := func(name string, args ...string) (string, error) {
+		out, err := exec.CommandContext(e.ctx, name, args...).CombinedOutput()
+		return string(out), err
+	}
+	const (
+		osIface      = "org.projectatomic.rpmostree1.OS."
+		sysrootIface = "org.projectatomic.rpmostree1.Sysroot."
+	)
+	// The user does reach the daemon: a read-only call works.
+	if out, err := call(run, sysrootPath, sysrootIface+"GetOS", `""`); err != nil || !strings.Contains(out, osPath) {
+		t.Fatalf("GetOS as uid %d: %v\n%s (the test cannot tell a refusal from an unreachable daemon)", nobody, err, out)
+	}
+	before := e.ostreeStatus()
+	cases := []struct {
+		name, path, method string
+		args               []string
+		rootAnswer         string // what root gets for the same call: proof that it is invalid
+	}{
+		{"UpdateDeployment without modifiers", osPath, osIface + "UpdateDeployment", []string{"{}", "{}"}, "nothing to change"},
+		{"UpdateDeployment with an unsupported modifier", osPath, osIface + "UpdateDeployment", []string{`{"custom-origin": <("x", "y")>}`, "{}"}, "not supported"},
+		{"UpdateDeployment with fds", osPath, osIface + "UpdateDeployment", []string{`{"install-local-packages": <@ah []>}`, "{}"}, "not supported"},
+		{"UpdateDeployment set-refspec with uninstall", osPath, osIface + "UpdateDeployment", []string{`{"set-refspec": <"x">, "uninstall-packages": <["a"]>}`, "{}"}, "not supported"},
+		{"PkgChange without packages", osPath, osIface + "PkgChange", []string{"{}", "@as []", "@as []"}, "nothing to change"},
+		{"Rebase to an empty refspec", osPath, osIface + "Rebase", []string{"{}", `""`, "@as []"}, ""},
+		{"Upgrade", osPath, osIface + "Upgrade", []string{`{"bogus-option": <1>}`}, ""},
+		{"Deploy without a revision", osPath, osIface + "Deploy", []string{`""`, "{}"}, "needs a revision"},
+		{"Rollback", osPath, osIface + "Rollback", []string{"{}"}, ""},
+		{"Cleanup without elements", osPath, osIface + "Cleanup", []string{"@as []"}, "needs at least one element"},
+		{"Cleanup of a bogus element", osPath, osIface + "Cleanup", []string{`["bogus"]`}, ""},
+		{"KernelArgs without changes", osPath, osIface + "KernelArgs", []string{`""`, "@as []", "@as []", "@as []", "{}"}, ""},
+		{"RefreshMd", osPath, osIface + "RefreshMd", []string{"{}"}, ""},
+		{"DownloadUpdateRpmDiff", osPath, osIface + "DownloadUpdateRpmDiff", nil, ""},
+		{"Reload", sysrootPath, sysrootIface + "Reload", nil, ""},
+		{"ReloadConfig", sysrootPath, sysrootIface + "ReloadConfig", nil, ""},
+	}
+	for _, c := range cases {
+		out, err := call(run, c.path, c.method, c.args...)
+		if err == nil {
+			t.Errorf("%s as uid %d succeeded:\n%s", c.name, nobody, out)
+			continue
+		}
+		if !strings.Contains(out, "org.freedesktop.DBus.Error.AccessDenied") {
+			t.Errorf("%s as uid %d: want AccessDenied before any validation, got:\n%s", c.name, nobody, out)
+		}
+		if after := e.ostreeStatus(); after != before {
+			t.Fatalf("%s as uid %d changed the deployments:\nbefore:\n%s\nafter:\n%s", c.name, nobody, before, after)
+		}
+		e.daemonAlive()
+	}
+	// Root gets the validation errors the user did not: the arguments
+	// really were invalid, and the gate lets root through.
+	for _, c := range cases {
+		if c.rootAnswer == "" {
+			continue
+		}
+		out, err := call(asRoot, c.path, c.method, c.args...)
+		if err == nil || !strings.Contains(out, c.rootAnswer) || strings.Contains(out, "AccessDenied") {
+			t.Errorf("%s as root: want an error containing %q, got %v:\n%s", c.name, c.rootAnswer, err, out)
+		}
+	}
+	if after := e.ostreeStatus(); after != before {
+		t.Errorf("deployments changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
 }
