@@ -310,7 +310,8 @@ func TestSealCheckpointsAndLeavesWALMode(t *testing.T) {
 		t.Errorf("rpm -qa on a read-only mount of the sealed rpmdb: %v\n%s", err, out)
 	}
 	// Seal of a tree whose rpmdb is hardlinked (a checkout) leaves the
-	// other link alone.
+	// other link alone, though it rewrites the database (back from WAL).
+	sqlite(t, db, "PRAGMA journal_mode=WAL;")
 	object := filepath.Join(t.TempDir(), "object")
 	if err := os.Link(db, object); err != nil {
 		t.Fatal(err)
@@ -321,5 +322,8 @@ func TestSealCheckpointsAndLeavesWALMode(t *testing.T) {
 	}
 	if after, _ := os.ReadFile(object); string(before) != string(after) {
 		t.Error("Seal wrote through a hardlink")
+	}
+	if mode := sqlite(t, db, "PRAGMA journal_mode;"); mode != "delete" {
+		t.Errorf("journal mode after the second Seal = %q, want delete", mode)
 	}
 }
