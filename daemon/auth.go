@@ -15,13 +15,36 @@ const (
 	actionDeploy   = actionPrefix + "deploy"
 	actionRollback = actionPrefix + "rollback"
 	actionCleanup  = actionPrefix + "cleanup"
+	actionReload   = actionPrefix + "reload-daemon"
 )
 
 // polkitAllowUserInteraction lets polkit ask an agent for a password.
 const polkitAllowUserInteraction = 1
 
+// caller is who a mutating method acts for, once gate has let them in.
+type caller struct {
+	sender dbus.Sender
+	uid    uint32
+	ok     bool // set by gate only: begin refuses a request without it
+}
+
+// gate is the first thing every mutating method does, before it looks at a
+// single argument: an unauthorized caller learns nothing from validation
+// errors ("nothing to change", "no such refspec") and causes nothing. The
+// actions are what the method needs for these arguments (for
+// UpdateDeployment they depend on the modifiers, see updateActions); a
+// method that cannot tell yet asks for its broadest one.
+func (d *Daemon) gate(sender dbus.Sender, actions ...string) (caller, *dbus.Error) {
+	uid, err := d.authorize(string(sender), actions)
+	if err != nil {
+		return caller{}, dbus.NewError("org.freedesktop.DBus.Error.AccessDenied", []any{err.Error()})
+	}
+	return caller{sender: sender, uid: uid, ok: true}, nil
+}
+
 // authorize returns the caller's uid when it may perform every action: root
-// always may (as with rpm-ostree); anyone else needs polkit's yes for each.
+// always may (as with rpm-ostree); anyone else needs polkit's yes for each,
+// and for at least one: an empty list authorizes nobody but root.
 func (d *Daemon) authorize(sender string, actions []string) (uint32, error) {
 	uid, err := d.callerUID(sender)
 	if err != nil {
@@ -29,6 +52,9 @@ func (d *Daemon) authorize(sender string, actions []string) (uint32, error) {
 	}
 	if uid == 0 {
 		return 0, nil
+	}
+	if len(actions) == 0 {
+		return 0, fmt.Errorf("not authorized (uid %d): only root may do this; run the command as root", uid)
 	}
 	authority := d.conn.Object("org.freedesktop.PolicyKit1", "/org/freedesktop/PolicyKit1/Authority")
 	subject := struct {

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"reflect"
 	"testing"
 
 	"github.com/godbus/dbus/v5"
@@ -79,6 +80,31 @@ func TestUnixAddress(t *testing.T) {
 		network, addr, err := unixAddress(tt.entry)
 		if (err == nil) != tt.ok || network != tt.network || addr != tt.addr {
 			t.Errorf("unixAddress(%q) = %q, %q, %v", tt.entry, network, addr, err)
+		}
+	}
+}
+
+func TestUpdateActions(t *testing.T) {
+	v := dbus.MakeVariant
+	none := map[string]dbus.Variant{}
+	for _, c := range []struct {
+		name               string
+		modifiers, options map[string]dbus.Variant
+		want               []string
+	}{
+		{"nothing at all still needs the broadest action", none, none, []string{actionInstall}},
+		{"an unknown modifier too", map[string]dbus.Variant{"bogus": v(1)}, none, []string{actionInstall}},
+		{"install", map[string]dbus.Variant{"install-packages": v([]string{"a"})}, none, []string{actionInstall}},
+		{"even an empty list names the action", map[string]dbus.Variant{"uninstall-packages": v([]string{})}, none, []string{actionInstall}},
+		{"rebase with packages", map[string]dbus.Variant{"set-refspec": v("r"), "install-packages": v([]string{"a"})}, none, []string{actionRebase, actionInstall}},
+		{"deploy", map[string]dbus.Variant{"set-revision": v("abc")}, none, []string{actionDeploy}},
+		{"local paths", map[string]dbus.Variant{"install-local-package-paths": v([]string{"/x.rpm"})}, none, []string{actionInstallLocal}},
+		{"override replace local", map[string]dbus.Variant{"override-replace-local-package-paths": v([]string{"/x.rpm"})}, none, []string{actionOverride, actionInstallLocal}},
+		{"options alone", none, map[string]dbus.Variant{"no-layering": v(true), "no-overrides": v(true)}, []string{actionInstall, actionOverride}},
+		{"a false option is no request", none, map[string]dbus.Variant{"no-overrides": v(false)}, []string{actionInstall}},
+	} {
+		if got := updateActions(c.modifiers, c.options); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: updateActions = %q, want %q", c.name, got, c.want)
 		}
 	}
 }

@@ -13,6 +13,10 @@ const actionBootconfig = actionPrefix + "bootconfig"
 
 // KernelArgs deploys the current commit again with edited kernel arguments.
 func (o *osObject) KernelArgs(sender dbus.Sender, existing string, added, replaced, removed []string, options map[string]dbus.Variant) (string, *dbus.Error) {
+	c, derr := o.d.gate(sender, actionBootconfig)
+	if derr != nil {
+		return "", derr
+	}
 	ch := transactions.KargsChange{
 		Existing:        existing,
 		Append:          added,
@@ -27,9 +31,8 @@ func (o *osObject) KernelArgs(sender dbus.Sender, existing string, added, replac
 		parts = append(parts, p...)
 	}
 	return o.d.begin(request{
-		sender: sender, method: "KernelArgs", reboot: boolOpt(options, "reboot"),
-		title:   "kargs " + strings.Join(parts, " ") + flagsTitle(options),
-		actions: []string{actionBootconfig},
+		caller: c, method: "KernelArgs", reboot: boolOpt(options, "reboot"),
+		title: "kargs " + strings.Join(parts, " ") + flagsTitle(options),
 		run: func(ctx context.Context, p transactions.Progress) error {
 			_, err := o.d.engine.KernelArgs(ctx, o.name, ch, p)
 			return err

@@ -65,14 +65,17 @@ func (o *osObject) update(st osState) {
 
 // Upgrade deploys the newest commit of the current refspec.
 func (o *osObject) Upgrade(sender dbus.Sender, options map[string]dbus.Variant) (string, *dbus.Error) {
+	c, derr := o.d.gate(sender, actionUpgrade)
+	if derr != nil {
+		return "", derr
+	}
 	opts := transactions.UpgradeOptions{
 		AllowDowngrade: boolOpt(options, "allow-downgrade"),
 		CacheOnly:      boolOpt(options, "cache-only"),
 		DownloadOnly:   boolOpt(options, "download-only"),
 	}
 	return o.d.begin(request{
-		sender: sender, method: "Upgrade", reboot: boolOpt(options, "reboot"), title: "upgrade" + flagsTitle(options),
-		actions: []string{actionUpgrade},
+		caller: c, method: "Upgrade", reboot: boolOpt(options, "reboot"), title: "upgrade" + flagsTitle(options),
 		run: func(ctx context.Context, p transactions.Progress) error {
 			_, err := o.d.engine.Upgrade(ctx, o.name, opts, p)
 			return err
@@ -86,12 +89,20 @@ func (o *osObject) Rebase(sender dbus.Sender, options map[string]dbus.Variant, r
 	if len(packages) > 0 {
 		actions = append(actions, actionInstall)
 	}
+	c, derr := o.d.gate(sender, actions...)
+	if derr != nil {
+		return "", derr
+	}
+	return o.rebase(c, options, refspec, packages)
+}
+
+// rebase is Rebase for an authorized caller.
+func (o *osObject) rebase(c caller, options map[string]dbus.Variant, refspec string, packages []string) (string, *dbus.Error) {
 	opts := transactions.RebaseOptions{Revision: stringOpt(options, "revision"), CacheOnly: boolOpt(options, "cache-only"),
 		DisallowDowngrade: disallowsDowngrade(options), SkipPurge: boolOpt(options, "skip-purge"), Packages: packages}
 	return o.d.begin(request{
-		sender: sender, method: "Rebase", reboot: boolOpt(options, "reboot"),
-		title:   strings.TrimSpace("rebase "+refspec+" "+strings.Join(packages, " ")) + flagsTitle(options),
-		actions: actions,
+		caller: c, method: "Rebase", reboot: boolOpt(options, "reboot"),
+		title: strings.TrimSpace("rebase "+refspec+" "+strings.Join(packages, " ")) + flagsTitle(options),
 		run: func(ctx context.Context, p transactions.Progress) error {
 			_, err := o.d.engine.Rebase(ctx, o.name, refspec, opts, p)
 			return err
@@ -101,13 +112,21 @@ func (o *osObject) Rebase(sender dbus.Sender, options map[string]dbus.Variant, r
 
 // Deploy deploys a revision (checksum, version=…, revision=…) of the current refspec.
 func (o *osObject) Deploy(sender dbus.Sender, revision string, options map[string]dbus.Variant) (string, *dbus.Error) {
+	c, derr := o.d.gate(sender, actionDeploy)
+	if derr != nil {
+		return "", derr
+	}
+	return o.deploy(c, revision, options)
+}
+
+// deploy is Deploy for an authorized caller.
+func (o *osObject) deploy(c caller, revision string, options map[string]dbus.Variant) (string, *dbus.Error) {
 	if strings.TrimSpace(revision) == "" {
 		return "", dbus.NewError("org.freedesktop.DBus.Error.InvalidArgs", []any{"deploy needs a revision: a commit checksum or a version"})
 	}
 	opts := transactions.DeployOptions{CacheOnly: boolOpt(options, "cache-only"), DisallowDowngrade: disallowsDowngrade(options)}
 	return o.d.begin(request{
-		sender: sender, method: "Deploy", reboot: boolOpt(options, "reboot"), title: "deploy " + revision + flagsTitle(options),
-		actions: []string{actionDeploy},
+		caller: c, method: "Deploy", reboot: boolOpt(options, "reboot"), title: "deploy " + revision + flagsTitle(options),
 		run: func(ctx context.Context, p transactions.Progress) error {
 			_, err := o.d.engine.Deploy(ctx, o.name, revision, opts, p)
 			return err
@@ -117,9 +136,12 @@ func (o *osObject) Deploy(sender dbus.Sender, revision string, options map[strin
 
 // Rollback makes the previous deployment the default.
 func (o *osObject) Rollback(sender dbus.Sender, options map[string]dbus.Variant) (string, *dbus.Error) {
+	c, derr := o.d.gate(sender, actionRollback)
+	if derr != nil {
+		return "", derr
+	}
 	return o.d.begin(request{
-		sender: sender, method: "Rollback", reboot: boolOpt(options, "reboot"), title: "rollback" + flagsTitle(options),
-		actions: []string{actionRollback},
+		caller: c, method: "Rollback", reboot: boolOpt(options, "reboot"), title: "rollback" + flagsTitle(options),
 		run: func(ctx context.Context, p transactions.Progress) error {
 			return o.d.engine.Rollback(ctx, o.name, p)
 		},
@@ -128,12 +150,15 @@ func (o *osObject) Rollback(sender dbus.Sender, options map[string]dbus.Variant)
 
 // Cleanup removes pending/rollback deployments, unused base commits, caches.
 func (o *osObject) Cleanup(sender dbus.Sender, elements []string) (string, *dbus.Error) {
+	c, derr := o.d.gate(sender, actionCleanup)
+	if derr != nil {
+		return "", derr
+	}
 	if len(elements) == 0 {
 		return "", dbus.NewError("org.freedesktop.DBus.Error.InvalidArgs", []any{"cleanup needs at least one element (base, pending-deploy, rollback-deploy, repomd)"})
 	}
 	return o.d.begin(request{
-		sender: sender, method: "Cleanup", title: "cleanup " + strings.Join(elements, " "),
-		actions: []string{actionCleanup},
+		caller: c, method: "Cleanup", title: "cleanup " + strings.Join(elements, " "),
 		run: func(ctx context.Context, p transactions.Progress) error {
 			return o.d.engine.Cleanup(ctx, o.name, elements, p)
 		},
@@ -143,9 +168,12 @@ func (o *osObject) Cleanup(sender dbus.Sender, elements []string) (string, *dbus
 // DownloadUpdateRpmDiff fetches the metadata of the newest commit so that
 // CachedUpdate describes it (`upgrade --check` / `--preview`).
 func (o *osObject) DownloadUpdateRpmDiff(sender dbus.Sender) (string, *dbus.Error) {
+	c, derr := o.d.gate(sender, actionUpgrade)
+	if derr != nil {
+		return "", derr
+	}
 	return o.d.begin(request{
-		sender: sender, method: "DownloadUpdateRpmDiff", title: "Checking for updates",
-		actions: []string{actionUpgrade},
+		caller: c, method: "DownloadUpdateRpmDiff", title: "Checking for updates",
 		run: func(ctx context.Context, p transactions.Progress) error {
 			return o.d.engine.CheckUpdate(ctx, o.name, p)
 		},

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -37,7 +38,11 @@ func (o *osObject) PkgChange(sender dbus.Sender, options map[string]dbus.Variant
 // UpdateDeployment changes what is layered on the base: install/uninstall,
 // local packages (as file descriptors) and base package overrides.
 func (o *osObject) UpdateDeployment(sender dbus.Sender, modifiers, options map[string]dbus.Variant) (string, *dbus.Error) {
-	if addr, handled, err := o.updateBase(sender, modifiers, options); handled {
+	c, derr := o.d.gate(sender, updateActions(modifiers, options)...)
+	if derr != nil {
+		return "", derr
+	}
+	if addr, handled, err := o.updateBase(c, modifiers, options); handled {
 		return addr, err
 	}
 	for _, unsupported := range []string{"override-replace-packages", "custom-origin"} {
@@ -58,33 +63,19 @@ func (o *osObject) UpdateDeployment(sender dbus.Sender, modifiers, options map[s
 		CacheOnly:        boolOpt(options, "cache-only"),
 		DownloadOnly:     boolOpt(options, "download-only"),
 	}
-	actions := []string{}
-	if len(ch.Install) > 0 || len(ch.Uninstall) > 0 || ch.UninstallAll {
-		actions = append(actions, actionInstall)
-	}
-	if len(ch.OverrideRemove) > 0 || len(ch.OverrideReset) > 0 || ch.OverrideResetAll {
-		actions = append(actions, actionOverride)
-	}
+	changes := len(ch.Install) > 0 || len(ch.Uninstall) > 0 || ch.UninstallAll ||
+		len(ch.OverrideRemove) > 0 || len(ch.OverrideReset) > 0 || ch.OverrideResetAll
 	for _, fds := range []string{"install-local-packages", "override-replace-local-packages"} {
 		if _, ok := modifiers[fds]; ok {
 			return "", dbus.NewError("org.freedesktop.DBus.Error.NotSupported", []any{"local packages passed as file descriptors are not supported; strata's CLI sends " + strings.TrimSuffix(fds, "s") + "-paths"})
 		}
 	}
 	localPaths := stringsOpt(modifiers, "install-local-package-paths")
-	if len(localPaths) > 0 {
-		actions = append(actions, actionInstallLocal)
-	}
 	replacePaths := stringsOpt(modifiers, "override-replace-local-package-paths")
-	if len(replacePaths) > 0 {
-		actions = append(actions, actionOverride, actionInstallLocal)
-	}
-	if len(actions) == 0 {
+	if !changes && len(localPaths) == 0 && len(replacePaths) == 0 {
 		return "", dbus.NewError("org.freedesktop.DBus.Error.InvalidArgs", []any{"nothing to change: no packages given"})
 	}
-	uid, err := o.d.callerUID(string(sender))
-	if err != nil {
-		return "", failed(err)
-	}
+	uid := c.uid
 	title := describeChanges(ch)
 	if len(localPaths) > 0 {
 		title = strings.TrimPrefix(title+fmt.Sprintf("; install %d local package(s)", len(localPaths)), "; ")
@@ -94,7 +85,7 @@ func (o *osObject) UpdateDeployment(sender dbus.Sender, modifiers, options map[s
 	}
 	title += flagsTitle(options)
 	return o.d.begin(request{
-		sender: sender, method: "UpdateDeployment", reboot: boolOpt(options, "reboot"), title: title, actions: actions,
+		caller: c, method: "UpdateDeployment", reboot: boolOpt(options, "reboot"), title: title,
 		run: func(ctx context.Context, p transactions.Progress) error {
 			// Local files are read only now: the caller is authorized by
 			// the time a transaction runs.
@@ -122,7 +113,7 @@ func (o *osObject) UpdateDeployment(sender dbus.Sender, modifiers, options map[s
 // set-refspec (a rebase, optionally layering install-packages) and
 // set-revision (a deploy). Combined with other modifiers they are refused,
 // not half-done.
-func (o *osObject) updateBase(sender dbus.Sender, modifiers, options map[string]dbus.Variant) (string, bool, *dbus.Error) {
+func (o *osObject) updateBase(c caller, modifiers, options map[string]dbus.Variant) (string, bool, *dbus.Error) {
 	refspec, hasRefspec := modifiers["set-refspec"].Value().(string)
 	revision, hasRevision := modifiers["set-revision"].Value().(string)
 	if !hasRefspec && !hasRevision {
@@ -139,12 +130,55 @@ func (o *osObject) updateBase(sender dbus.Sender, modifiers, options map[string]
 		if hasRevision {
 			options = withOption(options, "revision", revision)
 		}
-		addr, err := o.Rebase(sender, options, refspec, stringsOpt(modifiers, "install-packages"))
+		addr, err := o.rebase(c, options, refspec, stringsOpt(modifiers, "install-packages"))
 		return addr, true, err
 	default:
-		addr, err := o.Deploy(sender, revision, options)
+		addr, err := o.deploy(c, revision, options)
 		return addr, true, err
 	}
+}
+
+// updateActions are the polkit actions an UpdateDeployment call needs, read
+// from its modifiers and options before anything is validated (see gate).
+// A call that names no change at all still needs the broadest one,
+// install-uninstall-packages, so that only an authorized caller learns that
+// there is nothing to change.
+func updateActions(modifiers, options map[string]dbus.Variant) []string {
+	var actions []string
+	need := func(a string) {
+		if !slices.Contains(actions, a) {
+			actions = append(actions, a)
+		}
+	}
+	has := func(key string) bool { _, ok := modifiers[key]; return ok }
+	if has("set-refspec") || has("custom-origin") {
+		need(actionRebase)
+	}
+	if has("set-revision") {
+		need(actionDeploy)
+	}
+	if has("install-packages") || has("uninstall-packages") || boolOpt(options, "no-layering") {
+		need(actionInstall)
+	}
+	if has("install-local-packages") || has("install-local-package-paths") {
+		need(actionInstallLocal)
+	}
+	for _, key := range []string{"override-remove-packages", "override-reset-packages", "override-replace-packages"} {
+		if has(key) {
+			need(actionOverride)
+		}
+	}
+	if boolOpt(options, "no-overrides") {
+		need(actionOverride)
+	}
+	if has("override-replace-local-packages") || has("override-replace-local-package-paths") {
+		need(actionOverride)
+		need(actionInstallLocal)
+	}
+	if len(actions) == 0 {
+		need(actionInstall)
+	}
+	return actions
 }
 
 func withOption(options map[string]dbus.Variant, key string, value any) map[string]dbus.Variant {
@@ -159,10 +193,13 @@ func withOption(options map[string]dbus.Variant, key string, value any) map[stri
 
 // RefreshMd downloads the repositories' metadata.
 func (o *osObject) RefreshMd(sender dbus.Sender, options map[string]dbus.Variant) (string, *dbus.Error) {
+	c, derr := o.d.gate(sender, actionRepoRefresh)
+	if derr != nil {
+		return "", derr
+	}
 	force := boolOpt(options, "force")
 	return o.d.begin(request{
-		sender: sender, method: "RefreshMd", title: "refresh-md" + flagsTitle(options),
-		actions: []string{actionRepoRefresh},
+		caller: c, method: "RefreshMd", title: "refresh-md" + flagsTitle(options),
 		run: func(ctx context.Context, p transactions.Progress) error {
 			return o.d.engine.RefreshMetadata(ctx, o.name, force, p)
 		},

@@ -31,13 +31,21 @@ func (s *sysrootObject) UnregisterClient(sender dbus.Sender, options map[string]
 	return nil
 }
 
-// Reload re-reads the sysroot (e.g. after `ostree admin` changed it).
+// Reload re-reads the sysroot (e.g. after `ostree admin` changed it). Like
+// rpm-ostree, it needs the reload-daemon action: anyone could otherwise keep
+// the daemon busy re-reading the sysroot.
 func (s *sysrootObject) Reload(sender dbus.Sender) *dbus.Error {
+	if _, err := s.d.gate(sender, actionReload); err != nil {
+		return err
+	}
 	return s.reload()
 }
 
 // ReloadConfig re-reads /etc/rpm-ostreed.conf and the sysroot.
 func (s *sysrootObject) ReloadConfig(sender dbus.Sender) *dbus.Error {
+	if _, err := s.d.gate(sender, actionReload); err != nil {
+		return err
+	}
 	return s.reload()
 }
 

@@ -30,22 +30,24 @@ const (
 
 // request is one mutating call, converted from the wire.
 type request struct {
-	sender  dbus.Sender
-	method  string
-	title   string
-	actions []string // polkit actions the caller needs
-	reboot  bool     // reboot into the new deployment once it is written
-	run     func(ctx context.Context, p transactions.Progress) error
+	caller caller // from gate, which the method called before anything else
+	method string
+	title  string
+	reboot bool // reboot into the new deployment once it is written
+	run    func(ctx context.Context, p transactions.Progress) error
 }
 
-// begin authorizes a request and starts its transaction server, or explains why
-// not. Only one transaction exists at a time; the same request again returns the
-// running transaction's address, so a client that reconnects joins it.
+// begin starts a request's transaction server, or explains why not. The
+// caller was authorized by gate; a request without that is refused, so a
+// method that forgot to call gate fails closed. Only one transaction exists
+// at a time; the same request again returns the running transaction's
+// address, so a client that reconnects joins it.
 func (d *Daemon) begin(r request) (string, *dbus.Error) {
-	uid, err := d.authorize(string(r.sender), r.actions)
-	if err != nil {
-		return "", dbus.NewError("org.freedesktop.DBus.Error.AccessDenied", []any{err.Error()})
+	if !r.caller.ok {
+		d.log.WithField("method", r.method).Error("mutating method did not authorize its caller")
+		return "", dbus.NewError("org.freedesktop.DBus.Error.AccessDenied", []any{r.method + ": caller not authorized"})
 	}
+	uid := r.caller.uid
 	d.mu.Lock()
 	if a := d.active; a != nil {
 		d.mu.Unlock()
@@ -107,9 +109,9 @@ func (d *Daemon) newTransaction(r request, uid uint32) (*transaction, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &transaction{
-		d: d, method: r.method, title: r.title, sender: string(r.sender), uid: uid, reboot: r.reboot, run: r.run,
+		d: d, method: r.method, title: r.title, sender: string(r.caller.sender), uid: uid, reboot: r.reboot, run: r.run,
 		listener: l, ctx: ctx, cancel: cancel, done: make(chan struct{}), peers: map[*dbus.Conn]bool{},
-		log: d.log.WithFields(logrus.Fields{"txn": r.title, "sender": r.sender}),
+		log: d.log.WithFields(logrus.Fields{"txn": r.title, "sender": r.caller.sender}),
 	}
 	go t.acceptLoop()
 	go t.dropIfNeverStarted()

@@ -8,7 +8,8 @@ import (
 )
 
 // commitStage composes the layered commit in the object store: the base,
-// minus the removed packages' files, plus each layer and the new rpmdb.
+// minus the removed packages' files and the base's sqlite side files, plus
+// each layer and the new rpmdb.
 func (c *Composer) commitStage(ctx context.Context, cs *composition) error {
 	cs.p.TaskBegin("Committing layered tree")
 	var layerCommits []string
@@ -18,7 +19,7 @@ func (c *Composer) commitStage(ctx context.Context, cs *composition) error {
 	cs.spec = ostree.ComposeSpec{
 		Base:     cs.base.Checksum,
 		Layers:   layerCommits,
-		Remove:   cs.removePaths,
+		Remove:   append(append([]string{}, cs.removePaths...), cs.baseSideFiles...),
 		Overlay:  cs.root, // the new usr/share/rpm (and /etc as scriptlets left it)
 		Parent:   cs.base.Checksum,
 		Subject:  "strata layered commit",

@@ -150,8 +150,10 @@ type composition struct {
 	layers      []*rpmimport.Result // import
 	removePaths []string            // conflicts: base files of removed packages
 	all         []rpmdb.Package     // rpmdb: the packages of the new tree
-	spec        ostree.ComposeSpec  // commit
-	res         *Result
+	// rpmdb: sqlite side files of the base's rpmdb, never committed.
+	baseSideFiles []string
+	spec          ostree.ComposeSpec // commit
+	res           *Result
 
 	// finished is set by a stage after which nothing is left to do.
 	finished bool

@@ -104,45 +104,52 @@ func (c *Composer) scriptletsStage(ctx context.Context, cs *composition) error {
 	return nil
 }
 
-// withScriptlets runs the scriptlets against a checkout of the composed
-// commit and recomposes it with the /etc they produced. Only compositions
-// with scriptlets pay for the checkout; it is hardlinked, and /usr stays
-// read-only so the repo's objects cannot be touched.
+// withScriptlets runs the scriptlets on an overlay of a checkout of the
+// composed commit (see scriptRoot) and recomposes the commit with what they
+// wrote: /etc, and anything they created, changed or deleted elsewhere in the
+// tree. Only compositions with scriptlets pay for the checkout; it is
+// hardlinked, and the overlay keeps the repo's objects from being written.
 func (c *Composer) withScriptlets(ctx context.Context, work, commit string, spec ostree.ComposeSpec, scripts []scriptlet, p Progress) (string, error) {
 	p.TaskBegin("Running scriptlets")
 	tree := filepath.Join(work, "tree")
 	if err := c.Repo.Checkout(ctx, commit, tree); err != nil {
 		return "", fmt.Errorf("checking out for scriptlets: %w", err)
 	}
-	for _, dir := range []string{"etc", "var", "tmp", "run", "proc", "dev"} {
-		if err := os.MkdirAll(filepath.Join(tree, dir), 0o755); err != nil {
-			return "", err
-		}
+	root, err := newScriptRoot(filepath.Join(work, "scriptlets"), tree)
+	if err != nil {
+		return "", err
 	}
 	etc := filepath.Join(spec.Overlay, "usr/etc")
 	if out, err := exec.CommandContext(ctx, "cp", "-a", filepath.Join(tree, "usr/etc"), etc).CombinedOutput(); err != nil {
 		return "", fmt.Errorf("copying /etc for scriptlets: %v: %s", err, out)
 	}
-	if err := runScriptlets(ctx, tree, etc, scripts, p); err != nil {
+	if err := runScriptlets(ctx, root, etc, scripts, p); err != nil {
+		return "", err
+	}
+	remove, err := root.collect(spec.Overlay)
+	if err != nil {
 		return "", err
 	}
 	p.TaskEnd("done")
+	// On top of the composed commit (the scriptlets saw that tree): their
+	// deletions first, then the overlay with the rpmdb, /etc and their files.
+	spec.Base, spec.Layers, spec.Remove = commit, nil, remove
 	return c.Repo.Compose(ctx, spec)
 }
 
-// runScriptlets runs each scriptlet in bubblewrap with tree as / (read-only:
-// a script must not change /usr, which is shared with the object store through
-// hardlinks), etcDir as a writable /etc, a throw-away /var and /tmp, and no
-// network. The first failing scriptlet fails the composition.
-func runScriptlets(ctx context.Context, tree, etcDir string, scripts []scriptlet, p Progress) error {
+// runScriptlets runs each scriptlet in bubblewrap with the overlay root as /
+// (writable; see scriptRoot), etcDir as a writable /etc, a throw-away /var,
+// /tmp and /run, and no network. The first failing scriptlet fails the
+// composition.
+func runScriptlets(ctx context.Context, root *scriptRoot, etcDir string, scripts []scriptlet, p Progress) error {
 	for _, s := range scripts {
 		p.Message(fmt.Sprintf("Running %s scriptlet of %s", s.phase, s.nevra))
 		interp := s.prog[0]
-		if _, err := os.Lstat(filepath.Join(tree, interp)); err != nil {
+		if _, err := os.Lstat(filepath.Join(root.lower, interp)); err != nil {
 			return fmt.Errorf("%s scriptlet of %s needs %s, which the tree does not have", s.phase, s.nevra, interp)
 		}
 		args := []string{
-			"--ro-bind", tree, "/",
+			"--bind", root.merged, "/",
 			"--bind", etcDir, "/etc",
 			"--tmpfs", "/var", "--tmpfs", "/tmp", "--tmpfs", "/run",
 			"--proc", "/proc", "--dev", "/dev",
@@ -160,7 +167,7 @@ func runScriptlets(ctx context.Context, tree, etcDir string, scripts []scriptlet
 			args = append(args, "-c", s.body, s.nevra)
 		}
 		args = append(args, "1") // rpm passes the number of installed instances
-		cmd := exec.CommandContext(ctx, "bwrap", args...)
+		cmd := root.command(ctx, "bwrap", args...)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Run(); err != nil {

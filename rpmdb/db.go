@@ -29,28 +29,39 @@ const queryFormat = `%{NAME}\t%{EPOCHNUM}\t%{VERSION}\t%{RELEASE}\t%{ARCH}\n`
 // name (then arch, then EVR). rpm's gpg-pubkey pseudo-packages are left out:
 // they are keys, not software, and rpm-ostree's package lists skip them too.
 //
-// The tree is not touched: the database files are copied to a private
-// directory first, because rpm's sqlite backend cannot open a database in a
-// read-only directory (a deployment) and would otherwise leave lock and
-// shared-memory files behind in the tree.
+// The tree is not touched: rpm reads a private copy (withPrivateCopy).
 func List(ctx context.Context, root string) ([]Package, error) {
-	tmp, err := os.MkdirTemp("", "strata-rpmdb-")
-	if err != nil {
-		return nil, fmt.Errorf("listing packages of %s: %w", root, err)
-	}
-	defer os.RemoveAll(tmp)
-	if err := copyDBFiles(filepath.Join(root, Dir), tmp); err != nil {
-		return nil, fmt.Errorf("listing packages of %s: %w", root, err)
-	}
-	out, err := runRPM(ctx, "-qa", "--dbpath", tmp, "--qf", queryFormat)
-	if err != nil {
-		return nil, fmt.Errorf("listing packages of %s: %w", root, err)
-	}
-	pkgs, err := parseQuery(out)
+	var pkgs []Package
+	err := withPrivateCopy(root, func(dbpath string) error {
+		out, err := runRPM(ctx, "-qa", "--dbpath", dbpath, "--qf", queryFormat)
+		if err != nil {
+			return err
+		}
+		pkgs, err = parseQuery(out)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("listing packages of %s: %w", root, err)
 	}
 	return pkgs, nil
+}
+
+// withPrivateCopy runs read with the path of a private copy of the rpmdb of
+// the tree at root. Every query goes through one: rpm's sqlite backend
+// cannot open a WAL-mode database in a read-only directory, and where it can
+// write it creates lock and side files, which in a deployment or checkout
+// would sit next to (or, for a committed -shm, be) hardlinks into the object
+// store.
+func withPrivateCopy(root string, read func(dbpath string) error) error {
+	tmp, err := os.MkdirTemp("", "strata-rpmdb-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if err := copyDBFiles(filepath.Join(root, Dir), tmp); err != nil {
+		return err
+	}
+	return read(tmp)
 }
 
 // parseQuery reads rpm's output in queryFormat.
@@ -131,7 +142,7 @@ func Remove(ctx context.Context, root string, nevras []string) error {
 }
 
 // modify runs an rpm command that writes the rpmdb of root in place, then
-// tidies up after it.
+// seals the database for a commit (see Seal).
 func modify(ctx context.Context, root string, args []string) error {
 	dir := filepath.Join(root, Dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -140,11 +151,83 @@ func modify(ctx context.Context, root string, args []string) error {
 	if err := unshareFiles(dir); err != nil {
 		return err
 	}
-	_, err := runRPM(ctx, args...)
-	if cerr := cleanLeftovers(dir); err == nil {
-		err = cerr
+	if _, err := runRPM(ctx, args...); err != nil {
+		cleanLeftovers(dir)
+		return err
 	}
-	return err
+	return seal(ctx, dir)
+}
+
+// SideFiles are the files sqlite keeps beside a database in WAL mode: the
+// shared-memory index and the write-ahead log. They never belong in a
+// commit. A reader writes to -shm in place, and in a checkout that file is a
+// hardlink into the object store, so a plain `rpm -q --dbpath` on a
+// deployment would corrupt the repo.
+var SideFiles = []string{"rpmdb.sqlite-shm", "rpmdb.sqlite-wal"}
+
+// sqliteDB is the database file of rpm's sqlite backend.
+const sqliteDB = "rpmdb.sqlite"
+
+// Seal makes the rpmdb of the tree at root fit for a commit: everything in
+// the write-ahead log is checkpointed into rpmdb.sqlite, the database is
+// switched out of WAL mode (journal_mode=DELETE), and the side files and
+// rpm's lock file are removed. Database files hardlinked from a checkout are
+// replaced by private copies first.
+//
+// Why not just delete the side files: rpm always leaves its database in WAL
+// mode, and sqlite cannot open a WAL-mode database on a read-only mount (a
+// booted host's /usr) or as a user who cannot write the directory unless the
+// -shm file is there. In DELETE mode no side file is needed or created by a
+// reader; rpm switches back to WAL by itself the next time it writes. The
+// rpm CLI cannot change the journal mode (it forces WAL on every write), so
+// this one pragma goes through sqlite's own CLI.
+//
+// A tree without a sqlite database (an older backend) is left as it is.
+func Seal(ctx context.Context, root string) error {
+	dir := filepath.Join(root, Dir)
+	if err := unshareFiles(dir); err != nil {
+		return fmt.Errorf("sealing rpmdb of %s: %w", root, err)
+	}
+	if err := seal(ctx, dir); err != nil {
+		return fmt.Errorf("sealing rpmdb of %s: %w", root, err)
+	}
+	return nil
+}
+
+// seal is Seal on a database directory whose files are private.
+func seal(ctx context.Context, dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, sqliteDB)); errors.Is(err, fs.ErrNotExist) {
+		return cleanLeftovers(dir)
+	} else if err != nil {
+		return err
+	}
+	// The checkpoint happens as part of leaving WAL mode: sqlite copies
+	// the log into the database before it deletes it.
+	cmd := exec.CommandContext(ctx, "sqlite3", "-batch", filepath.Join(dir, sqliteDB), "PRAGMA journal_mode=DELETE;")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("leaving WAL mode: sqlite3: %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	if mode := strings.TrimSpace(stdout.String()); mode != "delete" {
+		return fmt.Errorf("leaving WAL mode: sqlite3 reports journal mode %q (is another process using the database?)", mode)
+	}
+	return cleanLeftovers(dir)
+}
+
+// cleanLeftovers removes rpm's lock file and the sqlite side files from a
+// database directory. Callers checkpoint the log first (seal); after a
+// failed rpm run the database is thrown away anyway.
+func cleanLeftovers(dir string) error {
+	for _, name := range append([]string{".rpm.lock"}, SideFiles...) {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("cleaning rpmdb: %w", err)
+		}
+	}
+	return nil
 }
 
 // unshareFiles gives every database file in dir a private copy when it is
@@ -181,25 +264,6 @@ func unshareFiles(dir string) error {
 	return nil
 }
 
-// cleanLeftovers removes what rpm leaves behind in the database directory
-// after it has closed it: the lock file and the sqlite shared-memory and
-// write-ahead-log files. A write-ahead log that still holds data is kept,
-// since it is part of the database.
-func cleanLeftovers(dir string) error {
-	for _, name := range []string{".rpm.lock", "rpmdb.sqlite-shm"} {
-		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("cleaning rpmdb: %w", err)
-		}
-	}
-	wal := filepath.Join(dir, "rpmdb.sqlite-wal")
-	if fi, err := os.Stat(wal); err == nil && fi.Size() == 0 {
-		if err := os.Remove(wal); err != nil {
-			return fmt.Errorf("cleaning rpmdb: %w", err)
-		}
-	}
-	return nil
-}
-
 // copyDBFiles copies the regular files of an rpmdb directory (sqlite or an
 // older backend's files) into dst. A missing directory is an error: a tree
 // without an rpmdb has no package list to give.
@@ -209,7 +273,9 @@ func copyDBFiles(src, dst string) error {
 		return fmt.Errorf("reading rpmdb: %w", err)
 	}
 	for _, e := range ents {
-		if !e.Type().IsRegular() || e.Name() == ".rpm.lock" {
+		// The shared-memory index is rebuilt from the log by sqlite;
+		// a copy of a live one could only be stale.
+		if !e.Type().IsRegular() || e.Name() == ".rpm.lock" || e.Name() == "rpmdb.sqlite-shm" {
 			continue
 		}
 		if err := fsutil.CopyFile(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()), 0o644); err != nil {

@@ -7,6 +7,7 @@
 //
 // It never parses or writes the database itself: every read and write goes
 // through the real rpm binary, so the result is exactly what rpm on the
-// booted host will see. It must not unpack files, run scriptlets or decide
+// booted host will see. The one exception is Seal, which asks sqlite's own
+// CLI to leave WAL mode before a commit: rpm has no way to. It must not unpack files, run scriptlets or decide
 // what to install: composing the tree belongs to the layering package.
 package rpmdb

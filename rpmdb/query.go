@@ -3,16 +3,18 @@ package rpmdb
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 )
 
 // Files lists the paths rpm records for the installed package nevra in the
-// rpmdb of the tree at root, as rpm prints them (/etc, /bin… unmapped). The
-// database is opened read-only in place, which is fine for a private
-// checkout, not for a deployment (List copies it first).
+// rpmdb of the tree at root, as rpm prints them (/etc, /bin… unmapped). Like
+// List, it reads a private copy of the database.
 func Files(ctx context.Context, root, nevra string) ([]string, error) {
-	out, err := runRPM(ctx, "--dbpath", filepath.Join(root, Dir), "-ql", nevra)
+	var out []byte
+	err := withPrivateCopy(root, func(dbpath string) (err error) {
+		out, err = runRPM(ctx, "--dbpath", dbpath, "-ql", nevra)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("listing files of %s: %w", nevra, err)
 	}
@@ -21,9 +23,13 @@ func Files(ctx context.Context, root, nevra string) ([]string, error) {
 
 // Owner names the installed package that ships path (as rpm records paths)
 // in the rpmdb of the tree at root. When several own it, the first by name
-// is returned.
+// is returned. Like List, it reads a private copy of the database.
 func Owner(ctx context.Context, root, path string) (Package, error) {
-	out, err := runRPM(ctx, "--dbpath", filepath.Join(root, Dir), "-qf", "--qf", queryFormat, path)
+	var out []byte
+	err := withPrivateCopy(root, func(dbpath string) (err error) {
+		out, err = runRPM(ctx, "--dbpath", dbpath, "-qf", "--qf", queryFormat, path)
+		return err
+	})
 	if err != nil {
 		return Package{}, fmt.Errorf("finding the owner of %s: %w", path, err)
 	}

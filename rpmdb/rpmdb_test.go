@@ -259,3 +259,71 @@ func TestFilesAndOwner(t *testing.T) {
 	}
 	cleanLeftovers(filepath.Join(root, Dir))
 }
+
+// sqlite runs one statement with sqlite's CLI (the test's independent view
+// of the database file).
+func sqlite(t *testing.T, db string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("sqlite3", append([]string{"-batch", db}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("sqlite3 %s %q: %v\n%s", db, args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// TestSealCheckpointsAndLeavesWALMode: what a write-ahead log holds ends up
+// in rpmdb.sqlite, no side file is left, and the sealed database reads from
+// a read-only mount without creating anything.
+func TestSealCheckpointsAndLeavesWALMode(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	files := buildRPMs(t, []fixture.Package{simplePkg("solo", "1", "1", "s")})
+	root := t.TempDir()
+	if err := Add(ctx, root, []string{files["solo-1-1.noarch.rpm"]}); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, Dir)
+	db := filepath.Join(dir, "rpmdb.sqlite")
+	if mode := sqlite(t, db, "PRAGMA journal_mode;"); mode != "delete" {
+		t.Errorf("journal mode after Add = %q, want delete", mode)
+	}
+	// A base as rpm leaves it, with a log that still holds a transaction:
+	// back to WAL mode, and no checkpoint when the connection closes.
+	sqlite(t, db, "-cmd", ".dbconfig no_ckpt_on_close on", "PRAGMA journal_mode=WAL; CREATE TABLE probe(x); INSERT INTO probe VALUES(42);")
+	if fi, err := os.Stat(filepath.Join(dir, "rpmdb.sqlite-wal")); err != nil || fi.Size() == 0 {
+		t.Fatalf("the test could not leave a non-empty log (%v), so it proves nothing", err)
+	}
+	if err := Seal(ctx, root); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 || ents[0].Name() != "rpmdb.sqlite" {
+		t.Errorf("rpmdb dir after Seal holds %v, want only rpmdb.sqlite", ents)
+	}
+	if got := sqlite(t, db, "SELECT x FROM probe;"); got != "42" {
+		t.Errorf("the log's row after Seal = %q, want 42: the checkpoint lost it", got)
+	}
+	cleanLeftovers(dir)
+	out, err := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c",
+		`mount --bind -o ro "$1" "$1" && rpm -qa --dbpath "$1"`, "sh", dir).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "solo-1-1.noarch") {
+		t.Errorf("rpm -qa on a read-only mount of the sealed rpmdb: %v\n%s", err, out)
+	}
+	// Seal of a tree whose rpmdb is hardlinked (a checkout) leaves the
+	// other link alone, though it rewrites the database (back from WAL).
+	sqlite(t, db, "PRAGMA journal_mode=WAL;")
+	object := filepath.Join(t.TempDir(), "object")
+	if err := os.Link(db, object); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(object)
+	if err := Seal(ctx, root); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.ReadFile(object); string(before) != string(after) {
+		t.Error("Seal wrote through a hardlink")
+	}
+	if mode := sqlite(t, db, "PRAGMA journal_mode;"); mode != "delete" {
+		t.Errorf("journal mode after the second Seal = %q, want delete", mode)
+	}
+}
