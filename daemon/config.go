@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/godbus/dbus/v5"
 	"github.com/sirupsen/logrus"
 )
 
@@ -99,6 +101,19 @@ func ReadHostConfig(path string, log *logrus.Entry) HostConfig {
 		}
 	}
 	return cfg
+}
+
+// checkLayeringAllowed refuses package and override changes while the
+// configuration sets LockLayering.
+func (d *Daemon) checkLayeringAllowed() *dbus.Error {
+	d.mu.Lock()
+	locked := d.hostCfg.LockLayering
+	d.mu.Unlock()
+	if !locked {
+		return nil
+	}
+	return dbus.NewError("org.freedesktop.DBus.Error.Failed", []any{fmt.Sprintf(
+		"package layering and overrides are locked on this host (LockLayering=true in %s); change the base with rebase or upgrade instead", d.cfg.ConfigPath)})
 }
 
 // parseKeyfileBool accepts GLib keyfile booleans.

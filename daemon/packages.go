@@ -75,6 +75,9 @@ func (o *osObject) UpdateDeployment(sender dbus.Sender, modifiers, options map[s
 	if !changes && len(localPaths) == 0 && len(replacePaths) == 0 {
 		return "", dbus.NewError("org.freedesktop.DBus.Error.InvalidArgs", []any{"nothing to change: no packages given"})
 	}
+	if err := o.d.checkLayeringAllowed(); err != nil {
+		return "", err
+	}
 	uid := c.uid
 	title := describeChanges(ch)
 	if len(localPaths) > 0 {

@@ -69,3 +69,24 @@ func TestActivationAndIdleExit(t *testing.T) {
 		waitFor(t, "stratad to exit when idle", 20*time.Second, func() bool { return !owned() })
 	}
 }
+
+// TestLockLayering: with LockLayering=true in rpm-ostreed.conf, package
+// changes are refused (saying why) and nothing changes; after the setting
+// is removed, `strata reload` lets them through.
+func TestLockLayering(t *testing.T) {
+	e := newLayeringEnv(t)
+	conf := filepath.Join(e.dir, "rpm-ostreed.conf")
+	if err := os.WriteFile(conf, []byte("[Daemon]\nLockLayering=true\nIdleExitTimeout=0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.daemon.Stop()
+	e.daemonArgs = []string{"--config=" + conf}
+	e.startDaemon()
+	e.expectFailure("LockLayering=true", "install", "demo-extra")
+	e.expectFailure("LockLayering=true", "override", "remove", "demo-tools")
+	if err := os.WriteFile(conf, []byte("[Daemon]\nIdleExitTimeout=0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.mustStrata("reload")
+	e.mustStrata("install", "demo-extra")
+}

@@ -88,6 +88,8 @@ type env struct {
 	// reads containersRoot/etc/containers, which marks reg insecure.
 	reg            *fixture.Registry
 	containersRoot string
+	// daemonArgs are extra stratad arguments (e.g. --config=…).
+	daemonArgs []string
 }
 
 type envOptions struct {
@@ -161,7 +163,7 @@ func (e *env) startDaemon() {
 		e.runDir = dir
 		e.t.Cleanup(func() { os.RemoveAll(dir) })
 	}
-	var extra []string
+	extra := append([]string(nil), e.daemonArgs...)
 	if e.containersRoot != "" {
 		extra = append(extra, "--containers-root="+e.containersRoot)
 	}
