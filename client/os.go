@@ -214,6 +214,22 @@ func (o *OS) DownloadUpdateRpmDiff(ctx context.Context) (*Transaction, error) {
 	return o.start(ctx, "DownloadUpdateRpmDiff")
 }
 
+// AutomaticUpdateTrigger applies the automatic update policy (mode "auto")
+// or the given mode ("check", "stage"). When the policy is none it starts
+// nothing and returns a nil transaction.
+func (o *OS) AutomaticUpdateTrigger(ctx context.Context, mode string) (*Transaction, error) {
+	var enabled bool
+	var addr string
+	opts := map[string]dbus.Variant{"mode": dbus.MakeVariant(mode)}
+	if err := o.obj.CallWithContext(ctx, OSInterface+".AutomaticUpdateTrigger", 0, opts).Store(&enabled, &addr); err != nil {
+		return nil, fmt.Errorf("calling AutomaticUpdateTrigger: %w", err)
+	}
+	if !enabled {
+		return nil, nil
+	}
+	return NewTransaction(addr), nil
+}
+
 // RefreshMd starts a transaction that refreshes rpm-md repository metadata.
 func (o *OS) RefreshMd(ctx context.Context, force bool) (*Transaction, error) {
 	return o.start(ctx, "RefreshMd", map[string]dbus.Variant{"force": dbus.MakeVariant(force)})

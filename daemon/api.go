@@ -78,6 +78,7 @@ var osInterface = introspect.Interface{
 		method("Deploy", in("s", "revision"), in("a{sv}", "options"), out("s", txAddr)),
 		method("Cleanup", in("as", "elements"), out("s", txAddr)),
 		method("DownloadUpdateRpmDiff", out("s", txAddr)),
+		method("AutomaticUpdateTrigger", in("a{sv}", "options"), out("b", "enabled"), out("s", txAddr)),
 		method("PkgChange", in("a{sv}", "options"), in("as", "packages_added"), in("as", "packages_removed"), out("s", txAddr)),
 		method("UpdateDeployment", in("a{sv}", "modifiers"), in("a{sv}", "options"), out("s", txAddr)),
 		method("RefreshMd", in("a{sv}", "options"), out("s", txAddr)),

@@ -102,6 +102,8 @@ var upgradeOptions = []option{
 	{long: "check-diff", help: "Same as --preview", hidden: true},
 	{long: "upgrade-unchanged-exit-77", help: "Same as --unchanged-exit-77", hidden: true},
 	{long: "bypass-driver", help: "Accepted for compatibility", hidden: true},
+	{long: "trigger-automatic-update-policy", help: "Do what the AutomaticUpdatePolicy of /etc/rpm-ostreed.conf says (none, check, stage)"},
+	{long: "quiet", short: 'q', help: "Print less", hidden: true},
 }
 
 // notImplemented are rpm-ostree commands strata does not have yet; they get
@@ -203,6 +205,26 @@ func connectOS(ctx context.Context, a *app, p *parsedArgs) (*client.Client, *cli
 	return c, o, nil
 }
 
+// runAutomaticUpdate is `upgrade --trigger-automatic-update-policy`, what
+// strata-automatic.service runs: the daemon applies its configured policy.
+func runAutomaticUpdate(ctx context.Context, a *app, c *client.Client, o *client.OS) (int, error) {
+	txn, err := o.AutomaticUpdateTrigger(ctx, "auto")
+	if err != nil {
+		return 0, err
+	}
+	if txn == nil {
+		fmt.Fprintln(a.stdout, "Automatic updates are not enabled; exiting...")
+		return exitOK, nil
+	}
+	if err := a.follow(ctx, c, txn); err != nil {
+		return 0, err
+	}
+	if cu, err := o.CachedUpdate(ctx); err == nil && len(cu) > 0 {
+		writeCachedUpdate(a.stdout, cu, false, a.tty)
+	}
+	return exitOK, nil
+}
+
 func runUpgrade(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 	preview := p.flag("preview") || p.flag("check-diff")
 	check := p.flag("check") && !preview // --preview wins when both are given
@@ -218,6 +240,9 @@ func runUpgrade(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 		return 0, err
 	}
 	defer c.Close()
+	if p.flag("trigger-automatic-update-policy") {
+		return runAutomaticUpdate(ctx, a, c, o)
+	}
 	if st, err := c.Status(ctx); err == nil && st.AutomaticUpdatePolicy == "stage" {
 		fmt.Fprintf(a.stdout, "note: automatic updates (%s) are enabled\n", st.AutomaticUpdatePolicy)
 	}

@@ -90,3 +90,48 @@ func TestLockLayering(t *testing.T) {
 	e.mustStrata("reload")
 	e.mustStrata("install", "demo-extra")
 }
+
+// TestAutomaticUpdatePolicy: `strata upgrade --trigger-automatic-update-policy`
+// (what strata-automatic.service runs) does what rpm-ostreed.conf says:
+// nothing for none, a cached update for check, a new deployment for stage.
+func TestAutomaticUpdatePolicy(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	conf := filepath.Join(e.dir, "rpm-ostreed.conf")
+	policy := func(p string) {
+		t.Helper()
+		if err := os.WriteFile(conf, []byte("[Daemon]\nIdleExitTimeout=0\nAutomaticUpdatePolicy="+p+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	policy("none")
+	e.daemon.Stop()
+	e.daemonArgs = []string{"--config=" + conf}
+	e.startDaemon()
+
+	if out := e.mustStrata("upgrade", "--trigger-automatic-update-policy"); !strings.Contains(out, "Automatic updates are not enabled") {
+		t.Errorf("policy none:\n%s", out)
+	}
+	if got := e.versions(); got != "1.0" {
+		t.Errorf("policy none changed the deployments: %q", got)
+	}
+
+	policy("check")
+	e.mustStrata("reload")
+	out := e.mustStrata("upgrade", "--trigger-automatic-update-policy")
+	if !strings.Contains(out, "AvailableUpdate:") || !strings.Contains(out, "Version: 2.0") {
+		t.Errorf("policy check:\n%s", out)
+	}
+	if st := e.mustStrata("status"); !strings.Contains(st, "AutomaticUpdates: check") || !strings.Contains(st, "AvailableUpdate:") {
+		t.Errorf("status after an automatic check:\n%s", st)
+	}
+	if got := e.versions(); got != "1.0" {
+		t.Errorf("policy check deployed: %q", got)
+	}
+
+	policy("stage")
+	e.mustStrata("reload")
+	e.mustStrata("upgrade", "--trigger-automatic-update-policy")
+	if got := e.versions(); got != "2.0 1.0" {
+		t.Errorf("policy stage: deployments %q, want the update written", got)
+	}
+}
