@@ -70,6 +70,8 @@ install: build
 	ln -sf stratad.service $(DESTDIR)$(PREFIX)/lib/systemd/system/rpm-ostreed.service
 	ln -sf strata-automatic.service $(DESTDIR)$(PREFIX)/lib/systemd/system/rpm-ostreed-automatic.service
 	ln -sf strata-automatic.timer $(DESTDIR)$(PREFIX)/lib/systemd/system/rpm-ostreed-automatic.timer
+	# The commented default configuration; an administrator's file is kept.
+	[ -e $(DESTDIR)/etc/rpm-ostreed.conf ] || install -D -m 0644 config/rpm-ostreed.conf $(DESTDIR)/etc/rpm-ostreed.conf
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -95,3 +95,30 @@ func TestActivationFile(t *testing.T) {
 		t.Errorf("activation Exec %s is not the installed daemon (%v)", exe[0], err)
 	}
 }
+
+// TestDefaultConfig: make install lays out a commented default
+// /etc/rpm-ostreed.conf whose every setting is commented out (so the
+// daemon's defaults apply) and names each key strata reads; an existing
+// file is kept.
+func TestDefaultConfig(t *testing.T) {
+	root := install(t)
+	path := filepath.Join(root, "etc/rpm-ostreed.conf")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"#AutomaticUpdatePolicy=none", "#IdleExitTimeout=60", "#LockLayering=false", "[Daemon]"} {
+		if !strings.Contains(string(data), key) {
+			t.Errorf("default config lacks %q", key)
+		}
+	}
+	if err := os.WriteFile(path, []byte("[Daemon]\nIdleExitTimeout=5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("make", "-C", "../..", "install", "DESTDIR="+root).CombinedOutput(); err != nil {
+		t.Fatalf("make install again: %v\n%s", err, out)
+	}
+	if kept, _ := os.ReadFile(path); string(kept) != "[Daemon]\nIdleExitTimeout=5\n" {
+		t.Errorf("make install replaced the administrator's config: %q", kept)
+	}
+}
