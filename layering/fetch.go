@@ -37,6 +37,7 @@ func (c *Composer) fetch(ctx context.Context, pkgs []solv.Package, mds map[strin
 		return nil, err
 	}
 	cache := c.MetadataCache()
+	defer cache.Close()
 	var out []fetched
 	var toDownload []solv.Package
 	for _, pkg := range pkgs {

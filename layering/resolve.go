@@ -30,6 +30,7 @@ func (c *Composer) MetadataCache() *rpmmd.Cache {
 // even when it is not stale).
 func (c *Composer) RefreshMetadata(ctx context.Context, repos []rpmmd.Repo, force bool, p Progress) (map[string]*rpmmd.Metadata, error) {
 	cache := c.MetadataCache()
+	defer cache.Close()
 	out := map[string]*rpmmd.Metadata{}
 	for _, r := range repos {
 		if !r.Enabled {

@@ -72,6 +72,16 @@ type stateFile struct {
 	Size         int64  `json:"size"`
 }
 
+// Close lets go of the connections the cache's own client keeps open for
+// reuse. A daemon makes a Cache per transaction; without this every
+// transaction that downloaded something left a connection (and its
+// goroutines) behind. A Client given by the caller is the caller's to close.
+func (c *Cache) Close() {
+	if c.defClient != nil {
+		c.defClient.CloseIdleConnections()
+	}
+}
+
 func (c *Cache) client() *http.Client {
 	if c.Client != nil {
 		return c.Client
