@@ -103,7 +103,6 @@ func expectBooted(t *testing.T, report string, wants ...string) {
 	}
 }
 
-
 // TestVMBootsUpgrade: the deployed base boots; after an upgrade the new
 // version boots with the /etc edit made in the previous deployment; the
 // rollback entry boots the previous tree; an appended kernel argument
