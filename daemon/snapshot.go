@@ -83,6 +83,27 @@ func deploymentDict(d *transactions.Deployment) dict {
 		"base-removals":            dbus.MakeVariant([]string{}),
 		"requested-base-removals":  dbus.MakeVariant([]string{}),
 		"regenerate-initramfs":     dbus.MakeVariant(false),
+		// Features strata does not have, sent empty with rpm-ostree's
+		// types because clients read them unchecked.
+		"requested-local-fileoverride-packages": dbus.MakeVariant([]string{}),
+		"requested-modules":                     dbus.MakeVariant([]string{}),
+		"requested-modules-enabled":             dbus.MakeVariant([]string{}),
+		"modules":                               dbus.MakeVariant([]string{}),
+		"initramfs-etc":                         dbus.MakeVariant([]string{}),
+		"base-remote-replacements":              dbus.MakeVariant(map[string]dbus.Variant{}),
+	}
+	if d.BaseCommitMeta != nil {
+		out["base-commit-meta"] = dbus.MakeVariant(commitMeta(d.BaseCommitMeta))
+	}
+	if d.LayeredCommitMeta != nil {
+		out["layered-commit-meta"] = dbus.MakeVariant(commitMeta(d.LayeredCommitMeta))
+	}
+	if d.PendingBaseChecksum != "" {
+		out["pending-base-checksum"] = dbus.MakeVariant(d.PendingBaseChecksum)
+		out["pending-base-timestamp"] = dbus.MakeVariant(uint64(d.PendingBaseTimestamp.Unix()))
+		if d.PendingBaseVersion != "" {
+			out["pending-base-version"] = dbus.MakeVariant(d.PendingBaseVersion)
+		}
 	}
 	if d.CommitKnown {
 		out["timestamp"] = dbus.MakeVariant(uint64(d.Timestamp.Unix()))
@@ -125,6 +146,28 @@ func deploymentDict(d *transactions.Deployment) dict {
 			// not an rpm-ostree key; lets `status` say the deployment is pinned to a revision
 			out["override-commit"] = dbus.MakeVariant(c)
 		}
+	}
+	return out
+}
+
+// commitMeta is a commit's metadata as rpm-ostree's base-commit-meta /
+// layered-commit-meta: every key but the package list (rpm-ostree filters it
+// out too: it is large and clients read packages elsewhere). Values keep
+// their types; ones internal/ostree renders as text stay text.
+func commitMeta(md map[string]any) map[string]dbus.Variant {
+	out := make(map[string]dbus.Variant, len(md))
+	for k, v := range md {
+		if k == "rpmostree.rpmdb.pkglist" {
+			continue
+		}
+		if rows, ok := v.([][5]string); ok {
+			tuples := make([][]string, len(rows))
+			for i, r := range rows {
+				tuples[i] = r[:]
+			}
+			v = tuples
+		}
+		out[k] = dbus.MakeVariant(v)
 	}
 	return out
 }

@@ -26,8 +26,9 @@ func signatures(d dict) string {
 
 // alwaysSent are the keys every deployment dict has (clients such as Cockpit
 // read booted, staged, pinned and timestamp unchecked).
-const alwaysSent = "base-removals:as booted:b checksum:s id:s osname:s packages:as pinned:b regenerate-initramfs:b " +
-	"requested-base-removals:as requested-local-packages:as requested-packages:as serial:i signatures:av staged:b timestamp:t unlocked:s"
+const alwaysSent = "base-remote-replacements:a{sv} base-removals:as booted:b checksum:s id:s initramfs-etc:as modules:as osname:s packages:as pinned:b regenerate-initramfs:b " +
+	"requested-base-removals:as requested-local-fileoverride-packages:as requested-local-packages:as requested-modules:as requested-modules-enabled:as requested-packages:as " +
+	"serial:i signatures:av staged:b timestamp:t unlocked:s"
 
 func withKeys(extra ...string) string {
 	keys := append(strings.Fields(alwaysSent), extra...)
@@ -241,4 +242,29 @@ func TestIntrospectionListsDeploymentPackages(t *testing.T) {
 		}
 	}
 	t.Error("ListDeploymentPackages missing from the OS introspection")
+}
+
+func TestCommitMetaAndPendingBase(t *testing.T) {
+	d := transactions.Deployment{
+		Checksum: "l", CommitKnown: true, BaseChecksum: "b", BaseKnown: true,
+		BaseCommitMeta: map[string]any{"version": "1.0", "ostree.bootable": true,
+			"rpmostree.rpmdb.pkglist": [][5]string{{"a", "0", "1", "1", "noarch"}}},
+		LayeredCommitMeta:   map[string]any{"rpmostree.clientlayer": true, "rpmostree.clientlayer_version": uint32(6)},
+		PendingBaseChecksum: "p", PendingBaseVersion: "2.0", PendingBaseTimestamp: time.Unix(7, 0),
+	}
+	got := deploymentDict(&d)
+	base, _ := got["base-commit-meta"].Value().(map[string]dbus.Variant)
+	if base["version"].Value() != "1.0" || base["ostree.bootable"].Value() != true {
+		t.Errorf("base-commit-meta %v", base)
+	}
+	if _, ok := base["rpmostree.rpmdb.pkglist"]; ok {
+		t.Error("base-commit-meta carries the package list (rpm-ostree filters it out)")
+	}
+	layered, _ := got["layered-commit-meta"].Value().(map[string]dbus.Variant)
+	if layered["rpmostree.clientlayer_version"].Value() != uint32(6) {
+		t.Errorf("layered-commit-meta %v", layered)
+	}
+	if got["pending-base-checksum"].Value() != "p" || got["pending-base-version"].Value() != "2.0" || got["pending-base-timestamp"].Value() != uint64(7) {
+		t.Errorf("pending base keys: %v", got)
+	}
 }

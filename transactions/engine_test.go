@@ -353,6 +353,9 @@ func TestSnapshot(t *testing.T) {
 		ID: "demo-layer.0", OSName: "demo", Checksum: "layer", Booted: true, Kargs: "root=/dev/vda quiet",
 		CommitKnown: true, Timestamp: time.Unix(150, 0),
 		BaseChecksum: "v1", BaseKnown: true, BaseVersion: "1.0", BaseTimestamp: time.Unix(100, 0),
+		BaseCommitMeta: map[string]any{}, LayeredCommitMeta: map[string]any{"rpmostree.clientlayer": true},
+		// The fetched update shows as the pending base, as in rpm-ostree.
+		PendingBaseChecksum: "v2", PendingBaseVersion: "2.0", PendingBaseTimestamp: time.Unix(200, 0),
 		Origin: &DeploymentOrigin{Refspec: stable, RequestedPackages: []string{"hello"},
 			RequestedLocalPackages: []string{"local-1-1.noarch"}, OverrideRemove: []string{"nano"}},
 	}

@@ -57,6 +57,16 @@ type Deployment struct {
 	// was pulled from ("sha256:…"), "" for an OSTree base.
 	ImageDigest string
 
+	// BaseCommitMeta is the base commit's metadata (nil when unknown);
+	// LayeredCommitMeta the layered commit's, when packages are layered.
+	BaseCommitMeta, LayeredCommitMeta map[string]any
+
+	// PendingBase* describe a newer commit of the followed refspec that the
+	// repo already has (fetched by a check), "" when there is none.
+	PendingBaseChecksum  string
+	PendingBaseVersion   string
+	PendingBaseTimestamp time.Time
+
 	// Origin is what the deployment's origin file asks for; nil when the
 	// file is missing or malformed.
 	Origin *DeploymentOrigin
@@ -122,6 +132,10 @@ func describeDeployment(s Sysroot, repo Repo, d *ostree.Deployment) Deployment {
 		}
 		if base != nil {
 			out.ImageDigest = imageDigest(repo, base)
+			out.BaseCommitMeta = base.Metadata
+			if base != c {
+				out.LayeredCommitMeta = c.Metadata
+			}
 		}
 	}
 	if o, err := originOf(s, d); err == nil {
@@ -134,8 +148,30 @@ func describeDeployment(s Sysroot, repo Repo, d *ostree.Deployment) Deployment {
 			OverrideReplaceLocal:   localNEVRAs(o.OverrideReplaceLocal()),
 			OverrideCommit:         o.OverrideCommit(),
 		}
+		describePendingBase(repo, o, &out)
 	}
 	return out
+}
+
+// describePendingBase fills the PendingBase fields when the repo holds a
+// newer head of the OSTree refspec d follows than its base (as rpm-ostree's
+// pending-base-* keys); an image or a pinned revision has none.
+func describePendingBase(repo Repo, o *origin.Origin, d *Deployment) {
+	if o.Refspec() == "" || o.OverrideCommit() != "" {
+		return
+	}
+	base := d.Checksum
+	if d.BaseChecksum != "" {
+		base = d.BaseChecksum
+	}
+	head, err := repo.ResolveRev(o.Refspec(), true)
+	if err != nil || head == "" || head == base {
+		return
+	}
+	d.PendingBaseChecksum = head
+	if c, err := repo.ReadCommit(head); err == nil {
+		d.PendingBaseVersion, d.PendingBaseTimestamp = c.Version, c.Timestamp
+	}
 }
 
 // localNEVRAs turns origin entries "<sha256>:<nevra>" into the NEVRAs users see.

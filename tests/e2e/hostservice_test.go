@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -133,5 +134,32 @@ func TestAutomaticUpdatePolicy(t *testing.T) {
 	e.mustStrata("upgrade", "--trigger-automatic-update-policy")
 	if got := e.versions(); got != "2.0 1.0" {
 		t.Errorf("policy stage: deployments %q, want the update written", got)
+	}
+}
+
+// TestStatusJSONCommitMeta: status --json carries rpm-ostree's
+// base-commit-meta, layered-commit-meta and, once an update was fetched,
+// pending-base-* keys, which update agents read.
+func TestStatusJSONCommitMeta(t *testing.T) {
+	e := newLayeringEnv(t)
+	e.mustStrata("install", "demo-extra")
+	e.mustStrata("upgrade", "--check")
+	var doc struct {
+		Deployments []map[string]any `json:"deployments"`
+	}
+	if err := json.Unmarshal([]byte(e.mustStrata("status", "--json")), &doc); err != nil {
+		t.Fatal(err)
+	}
+	d := doc.Deployments[0]
+	base, _ := d["base-commit-meta"].(map[string]any)
+	layered, _ := d["layered-commit-meta"].(map[string]any)
+	if base["version"] != "1.0" || layered["rpmostree.clientlayer"] != true {
+		t.Errorf("commit metadata in status --json: base %v, layered %v", base, layered)
+	}
+	if _, ok := base["rpmostree.rpmdb.pkglist"]; ok {
+		t.Error("base-commit-meta carries the package list")
+	}
+	if d["pending-base-version"] != "2.0" || d["pending-base-checksum"] != e.host.Versions["2.0"] {
+		t.Errorf("pending base after upgrade --check: %v / %v", d["pending-base-version"], d["pending-base-checksum"])
 	}
 }
