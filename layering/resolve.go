@@ -46,10 +46,15 @@ func (c *Composer) RefreshMetadata(ctx context.Context, repos []rpmmd.Repo, forc
 			}
 			return nil, err
 		}
+		// rpm-ostree's lines (scripts match them): "(cached)" when the
+		// metadata was still current.
+		generated := md.Timestamp.UTC().Format("2006-01-02T15:04:05Z")
 		if refreshed {
 			p.TaskEnd("done")
+			p.Message(fmt.Sprintf("rpm-md repo '%s'; generated: %s", r.ID, generated))
 		} else {
 			p.TaskEnd("cached")
+			p.Message(fmt.Sprintf("rpm-md repo '%s' (cached); generated: %s", r.ID, generated))
 		}
 		out[r.ID] = md
 	}

@@ -315,8 +315,9 @@ func checkNotOlder(repo Repo, current baseCommit, candidate string) error {
 		return fmt.Errorf("reading commit %s: %w", candidate, err)
 	}
 	if cur := current.commit; next.Timestamp.Before(cur.Timestamp) {
-		return fmt.Errorf("new commit %s (%s) is older than the current one %s (%s); pass --allow-downgrade to deploy it anyway",
-			candidate, next.Timestamp.Format(time.RFC3339), current.checksum, cur.Timestamp.Format(time.RFC3339))
+		// libostree's words (rpm-ostree shows them), which scripts match on.
+		return fmt.Errorf("Upgrade target revision '%s' with timestamp '%s' is chronologically older than current revision '%s' with timestamp '%s'; use --allow-downgrade to permit",
+			candidate, next.Timestamp.UTC().Format(time.RFC3339), current.checksum, cur.Timestamp.UTC().Format(time.RFC3339))
 	}
 	return nil
 }

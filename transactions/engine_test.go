@@ -41,7 +41,7 @@ func TestUpgrade(t *testing.T) {
 	}{
 		{"no update", "v1", nil, UpgradeOptions{}, "v1", "No upgrade available.", "", false},
 		{"newer head", "v2", nil, UpgradeOptions{}, "v2 v1", "", "", true},
-		{"older head refused", "v0", nil, UpgradeOptions{}, "v1", "", "older than the current one", false},
+		{"older head refused", "v0", nil, UpgradeOptions{}, "v1", "", "is chronologically older than current revision", false},
 		{"older head allowed", "v0", nil, UpgradeOptions{AllowDowngrade: true}, "v0 v1", "", "", true},
 		{"download only", "v2", nil, UpgradeOptions{DownloadOnly: true}, "v1", "Update v2 downloaded", "", false},
 		// Same commit, but the pin from `deploy` goes: a new deployment.

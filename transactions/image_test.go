@@ -115,7 +115,7 @@ func TestUpgradeImage(t *testing.T) {
 	}{
 		{"no update", "i1", "i1", "No upgrade available.", ""},
 		{"newer image", "i2", "i2 i1", "", ""},
-		{"older image refused", "i0", "i1", "", "older than the current one"},
+		{"older image refused", "i0", "i1", "", "is chronologically older than current revision"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			m := imageHost(t, tt.head, nil)

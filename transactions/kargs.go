@@ -83,7 +83,7 @@ func applyKargs(args []string, ch KargsChange) ([]string, error) {
 		case len(idx) == 0:
 			return nil, fmt.Errorf("kernel argument %q is not present", del)
 		case len(idx) > 1 && !hasValue:
-			return nil, fmt.Errorf("kernel argument %q has several values; delete one with %s=VALUE", key, key)
+			return nil, fmt.Errorf("Multiple values for key '%s' found; delete one with %s=VALUE", key, key)
 		}
 		out = slices.Delete(out, idx[0], idx[0]+1)
 	}
@@ -103,7 +103,7 @@ func applyKargs(args []string, ch KargsChange) ([]string, error) {
 		case len(idx) == 0:
 			return nil, fmt.Errorf("no kernel argument %q to replace", strings.TrimSuffix(key+"="+old, "="))
 		case len(idx) > 1:
-			return nil, fmt.Errorf("kernel argument %q has several values; replace one with %s=OLD=NEW", key, key)
+			return nil, fmt.Errorf("Multiple values for key '%s' found; replace one with %s=OLD=NEW", key, key)
 		}
 		if specific {
 			out[idx[0]] = key + "=" + newVal

@@ -17,14 +17,14 @@ func TestApplyKargs(t *testing.T) {
 		{"append if missing", KargsChange{AppendIfMissing: []string{"quiet", "nosmt"}}, "root=UUID=1 quiet console=tty0 console=ttyS0 mem=1G nosmt", ""},
 		{"delete by key", KargsChange{Delete: []string{"quiet"}}, "root=UUID=1 console=tty0 console=ttyS0 mem=1G", ""},
 		{"delete one value", KargsChange{Delete: []string{"console=tty0"}}, "root=UUID=1 quiet console=ttyS0 mem=1G", ""},
-		{"delete ambiguous", KargsChange{Delete: []string{"console"}}, "", "several values"},
+		{"delete ambiguous", KargsChange{Delete: []string{"console"}}, "", "Multiple values for key 'console' found"},
 		{"delete absent", KargsChange{Delete: []string{"nope"}}, "", "not present"},
 		{"delete if present", KargsChange{DeleteIfPresent: []string{"nope", "quiet"}}, "root=UUID=1 console=tty0 console=ttyS0 mem=1G", ""},
 		{"replace value", KargsChange{Replace: []string{"mem=2G"}}, "root=UUID=1 quiet console=tty0 console=ttyS0 mem=2G", ""},
 		{"replace one of several", KargsChange{Replace: []string{"console=ttyS0=ttyS1"}}, "root=UUID=1 quiet console=tty0 console=ttyS1 mem=1G", ""},
 		// As in libostree, a second "=" means KEY=OLD=NEW.
 		{"value containing =", KargsChange{Replace: []string{"root=UUID=2"}}, "", "no kernel argument"},
-		{"replace ambiguous", KargsChange{Replace: []string{"console=ttyS1"}}, "", "several values"},
+		{"replace ambiguous", KargsChange{Replace: []string{"console=ttyS1"}}, "", "Multiple values for key 'console' found"},
 		{"replace absent", KargsChange{Replace: []string{"nope=1"}}, "", "no kernel argument"},
 		{"replace without value", KargsChange{Replace: []string{"quiet"}}, "", "KEY=VALUE"},
 	} {

@@ -205,6 +205,26 @@ func connectOS(ctx context.Context, a *app, p *parsedArgs) (*client.Client, *cli
 	return c, o, nil
 }
 
+// layeredMerge says whether the deployment an upgrade starts from (the
+// booted one, else the default) has packages layered or overridden.
+func layeredMerge(deps []client.Deployment) bool {
+	for i, d := range deps {
+		if d.Booted || (i == 0 && !anyBooted(deps)) {
+			return d.BaseChecksum != ""
+		}
+	}
+	return false
+}
+
+func anyBooted(deps []client.Deployment) bool {
+	for _, d := range deps {
+		if d.Booted {
+			return true
+		}
+	}
+	return false
+}
+
 // runAutomaticUpdate is `upgrade --trigger-automatic-update-policy`, what
 // strata-automatic.service runs: the daemon applies its configured policy.
 func runAutomaticUpdate(ctx context.Context, a *app, c *client.Client, o *client.OS) (int, error) {
@@ -243,11 +263,17 @@ func runUpgrade(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 	if p.flag("trigger-automatic-update-policy") {
 		return runAutomaticUpdate(ctx, a, c, o)
 	}
-	if st, err := c.Status(ctx); err == nil && st.AutomaticUpdatePolicy == "stage" {
+	st, stErr := c.Status(ctx)
+	if stErr == nil && st.AutomaticUpdatePolicy == "stage" {
 		fmt.Fprintf(a.stdout, "note: automatic updates (%s) are enabled\n", st.AutomaticUpdatePolicy)
 	}
 
 	if check || preview {
+		if stErr == nil && layeredMerge(st.Deployments) {
+			// rpm-ostree's note (scripts match it): the check compares
+			// bases; layered packages are re-resolved only by the upgrade.
+			fmt.Fprintln(a.stdout, "Note: --check and --preview may be unreliable.  See https://github.com/coreos/rpm-ostree/issues/1579")
+		}
 		// Decision: --check/--preview run DownloadUpdateRpmDiff and then
 		// read CachedUpdate. (rpm-ostree's own CLI reaches the same
 		// daemon code through AutomaticUpdateTrigger(mode=check), which

@@ -79,7 +79,8 @@ func (e *NotFoundError) Error() string {
 	if e.Installed {
 		return fmt.Sprintf("no installed package matches %s", strings.Join(q, ", "))
 	}
-	return fmt.Sprintf("no package provides %s", strings.Join(q, ", "))
+	// rpm-ostree's words, which scripts match on.
+	return fmt.Sprintf("Packages not found: %s", strings.Join(e.Names, ", "))
 }
 
 // ProblemError carries libsolv's description of why a request cannot be

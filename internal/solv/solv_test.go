@@ -267,7 +267,7 @@ func TestInstallUnknown(t *testing.T) {
 	p := newPool(t)
 	_, err := p.Solve(Request{Install: []string{"foo", "nosuchpkg"}})
 	var nf *NotFoundError
-	if !errors.As(err, &nf) || err.Error() != `no package provides "nosuchpkg"` {
+	if !errors.As(err, &nf) || err.Error() != `Packages not found: nosuchpkg` {
 		t.Fatalf("err = %v", err)
 	}
 }
