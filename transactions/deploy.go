@@ -129,6 +129,8 @@ func rebaseOrigin(o *origin.Origin, target string, opts RebaseOptions) error {
 		}
 		o.SetImageReference(ref.String())
 	} else {
+		// rpm-ostree accepts "ostree://REMOTE:REF" for an OSTree refspec.
+		target = strings.TrimPrefix(target, "ostree://")
 		refspec, err := resolveRebaseTarget(o.Refspec(), target)
 		if err != nil {
 			return err

@@ -185,6 +185,18 @@ func TestCheckUpdateImage(t *testing.T) {
 	}
 }
 
+func TestRebaseOstreeScheme(t *testing.T) {
+	m := host1(t, "v1", nil)
+	m.commit("n1", "", "next-1", 300)
+	m.repo.remote["demo:demo/next"] = "n1"
+	if _, err := testEngine(m).Rebase(context.Background(), "demo", "ostree://demo:demo/next", RebaseOptions{}, &recorder{}); err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := origin.Parse([]byte(m.deps[0].Origin)); o.Refspec() != "demo:demo/next" {
+		t.Errorf("origin after rebase to ostree://demo:demo/next: %q", m.deps[0].Origin)
+	}
+}
+
 func TestRebaseImageBackToRef(t *testing.T) {
 	m := imageHost(t, "i1", nil)
 	m.commit("n1", "", "next-1", 300)

@@ -103,7 +103,6 @@ var upgradeOptions = []option{
 	{long: "upgrade-unchanged-exit-77", help: "Same as --unchanged-exit-77", hidden: true},
 	{long: "bypass-driver", help: "Accepted for compatibility", hidden: true},
 	{long: "trigger-automatic-update-policy", help: "Do what the AutomaticUpdatePolicy of /etc/rpm-ostreed.conf says (none, check, stage)"},
-	{long: "quiet", short: 'q', help: "Print less", hidden: true},
 }
 
 // notImplemented are rpm-ostree commands strata does not have yet; they get

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/strata-os/strata/client"
@@ -96,6 +97,12 @@ func progName(argv0 string) string {
 
 // run executes one command line and returns the exit code.
 func (a *app) run(ctx context.Context, argv []string) int {
+	for _, arg := range argv {
+		if !utf8.ValidString(arg) {
+			// rpm-ostree's words; D-Bus strings must be UTF-8 anyway.
+			return a.fail(errors.New("Argument is invalid UTF-8"))
+		}
+	}
 	name, rest := splitCommand(argv)
 	if name == "" {
 		return a.runTopLevel(rest)

@@ -58,6 +58,7 @@ func TestRunExitCodesAndMessages(t *testing.T) {
 		{"strata", []string{"db", "diff", "--format=json", "-c"}, 1, "", "error: usage error: json format and --changelogs not supported"},
 		{"rpm-ostree", []string{"initramfs"}, 1, "", `error: rpm-ostree: "initramfs" is not implemented yet`},
 		{"strata", []string{"status", "--frob"}, 1, "", "error: Unknown option --frob"},
+		{"rpm-ostree", []string{"install", "caf\xe9"}, 1, "", "error: Argument is invalid UTF-8"},
 		{"strata", []string{"cleanup"}, 1, "", "error: cleanup: At least one cleanup option must be specified"},
 		{"strata", []string{"status", "--json", "-J", "$"}, 1, "", "error: Cannot specify both --json and --jsonpath"},
 		{"strata", []string{"upgrade", "-r", "--check"}, 1, "", "error: Cannot specify both --reboot and --check"},
