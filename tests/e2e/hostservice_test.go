@@ -163,3 +163,34 @@ func TestStatusJSONCommitMeta(t *testing.T) {
 		t.Errorf("pending base after upgrade --check: %v / %v", d["pending-base-version"], d["pending-base-checksum"])
 	}
 }
+
+// TestStatusWhileTransactionRuns: reads never wait for a running
+// transaction. While an upgrade is held in the middle of its download,
+// `strata status` answers at once and shows the transaction.
+func TestStatusWhileTransactionRuns(t *testing.T) {
+	e := newEnv(t, envOptions{http: true})
+	srv := slowRemote(e)
+	srv.SetObjectDelay(5 * time.Second)
+	cmd, _ := startUpgrade(e)
+	defer func() {
+		srv.SetObjectDelay(0)
+		cmd.Wait()
+	}()
+	if err := srv.WaitObjectRequest(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		start := time.Now()
+		out := e.mustStrata("status")
+		took := time.Since(start)
+		// The whole CLI process, on a loaded test machine: the bound is
+		// far above the 50 ms the daemon needs and far below the 5 s the
+		// transaction is held, so it only fails if status waited.
+		if took > 2*time.Second {
+			t.Errorf("status took %v while a transaction ran", took)
+		}
+		if !strings.Contains(out, "State: busy") && !strings.Contains(out, "Transaction: upgrade") {
+			t.Errorf("status during the upgrade does not show it:\n%s", out)
+		}
+	}
+}
