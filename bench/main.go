@@ -13,6 +13,8 @@
 //  5. image upgrade: to a tag that differs in one layer, the bytes read from
 //     the registry against that layer + manifest + config, and the time
 //     against `ostree admin deploy` of the result.
+//  6. soak: 500 mixed transactions against one daemon; RSS, open fds,
+//     object store size and run-dir leftovers sampled every 50, with slopes.
 //
 // It owns nothing but these measurements; hosts, buses and daemons come from
 // tests/fixture. It exits non-zero only when a measurement could not be made
@@ -54,7 +56,8 @@ type config struct {
 	strata, stratad string
 	policies        []string
 	verbose, keep   bool
-	only            string // "", "install", "depsolve" or "image"
+	only            string // "", "install", "depsolve", "image" or "soak"
+	soak            int    // transactions in the soak
 	repeats         int    // timed pairs per measurement; the median ratio is reported
 }
 
@@ -73,7 +76,8 @@ func main() {
 	flag.StringVar(&policy, "policy", "dbus-policy/org.projectatomic.rpmostree1.conf", "D-Bus policy file(s) for the private bus, comma-separated")
 	flag.BoolVar(&cfg.verbose, "v", false, "copy the daemon's log to stderr")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temp dir")
-	flag.StringVar(&cfg.only, "only", "", `run only "install" (measurements 1 and 2), "depsolve" (3) or "image" (4 and 5)`)
+	flag.StringVar(&cfg.only, "only", "", `run only "install" (measurements 1 and 2), "depsolve" (3), "image" (4 and 5) or "soak" (6)`)
+	flag.IntVar(&cfg.soak, "soak", 500, "transactions in the soak (measurement 6)")
 	flag.IntVar(&cfg.repeats, "repeats", 3, "how many times each timed pair runs (the median ratio is reported)")
 	flag.Parse()
 	if cfg.repeats < 1 {
@@ -120,7 +124,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (ok bool, err error) {
 			return
 		}
 		// Deployment roots are immutable; fixture.RemoveAll clears that.
-		for _, sub := range []string{"install", "image"} {
+		for _, sub := range []string{"install", "image", "soak"} {
 			if rerr := fixture.RemoveAll(filepath.Join(dir, sub)); rerr != nil && err == nil {
 				err = rerr
 			}
@@ -200,6 +204,13 @@ func run(ctx context.Context, cfg config, out io.Writer) (ok bool, err error) {
 		lines, err := runImage(ctx, cfg, filepath.Join(dir, "image"), out)
 		if err != nil {
 			return false, err
+		}
+		summary = append(summary, lines...)
+	}
+	if cfg.only == "" || cfg.only == "soak" {
+		lines, err := runSoak(ctx, cfg, filepath.Join(dir, "soak"), cfg.soak, out)
+		if err != nil {
+			return false, fmt.Errorf("soak: %w", err)
 		}
 		summary = append(summary, lines...)
 	}

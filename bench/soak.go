@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/strata-os/strata/tests/fixture"
+)
+
+// Soak targets (issue 16): idle RSS after the run, and nothing that grows.
+const (
+	soakRSSTarget = 30.0 // MB
+	soakEvery     = 50   // sample every this many transactions
+)
+
+// soakRound is one round of mixed transactions that ends where it started
+// (the demo host's 1.0, nothing layered, one deployment).
+var soakRound = [][]string{
+	{"install", "demo-extra"},
+	{"kargs", "--append=soak=1"},
+	{"rollback"},
+	{"uninstall", "demo-extra"},
+	{"deploy", "2.0"},
+	{"deploy", "1.0"},
+	{"cleanup", "-r"},
+}
+
+type soakSample struct {
+	txns       int
+	rssMB      float64
+	fds        int
+	objectsMB  float64
+	runEntries int
+}
+
+// runSoak is measurement 6: n transactions of mixed kinds against one
+// daemon on the demo host, sampled every soakEvery.
+func runSoak(ctx context.Context, cfg config, dir string, n int, out io.Writer) ([]string, error) {
+	fmt.Fprintf(out, "6. soak: %d mixed transactions (install, kargs, rollback, uninstall, deploy, cleanup) against one daemon\n", n)
+	host, err := fixture.BuildHost(ctx, filepath.Join(dir, "host"), fixture.Options{HTTP: true})
+	if err != nil {
+		return nil, err
+	}
+	defer host.Close()
+	pkgs, err := fixture.BuildPackageRepo(ctx, filepath.Join(dir, "pkgs"))
+	if err != nil {
+		return nil, err
+	}
+	defer pkgs.Close()
+	if err := host.InstallRepoFile(fixture.PackageRepoID, pkgs.URL); err != nil {
+		return nil, err
+	}
+	bus, err := fixture.StartBus(ctx, filepath.Join(dir, "bus"), cfg.policies...)
+	if err != nil {
+		return nil, err
+	}
+	defer bus.Stop()
+	runDir, err := os.MkdirTemp("", "strata-bench-run-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(runDir)
+	daemon, err := fixture.StartDaemon(ctx, cfg.stratad, bus, host.Sysroot, runDir, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer daemon.Stop()
+	pid := daemon.Pid()
+	sample := func(txns int) soakSample {
+		s := soakSample{txns: txns, rssMB: procRSSMB(pid), fds: procFDs(pid)}
+		if du, err := toolOutput(ctx, "du", "-sb", filepath.Join(host.Sysroot, "ostree/repo/objects")); err == nil {
+			if b, err := strconv.ParseFloat(strings.Fields(du)[0], 64); err == nil {
+				s.objectsMB = b / 1e6
+			}
+		}
+		entries, _ := os.ReadDir(runDir)
+		s.runEntries = len(entries)
+		return s
+	}
+	var samples []soakSample
+	for done := 0; done < n; {
+		for _, args := range soakRound {
+			if done == n {
+				break
+			}
+			stdout, stderr, code, err := fixture.RunCLI(ctx, cfg.strata, bus, args...)
+			if err == nil && code != 0 {
+				err = fmt.Errorf("exited %d: %s%s", code, stdout, stderr)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("transaction %d, strata %s: %w", done+1, strings.Join(args, " "), err)
+			}
+			done++
+			if done%soakEvery == 0 {
+				s := sample(done)
+				samples = append(samples, s)
+				fmt.Fprintf(out, "  after %4d: RSS %.1f MB, %d fds, objects %.1f MB, run dir %d entries\n", s.txns, s.rssMB, s.fds, s.objectsMB, s.runEntries)
+			}
+		}
+	}
+	if len(samples) < 2 {
+		return nil, fmt.Errorf("soak of %d transactions gave %d samples; run at least %d", n, len(samples), 2*soakEvery)
+	}
+	first, last := samples[0], samples[len(samples)-1]
+	var xs, rss, fds []float64
+	for _, s := range samples {
+		xs = append(xs, float64(s.txns))
+		rss = append(rss, s.rssMB)
+		fds = append(fds, float64(s.fds))
+	}
+	rssSlope := slope(xs, rss) * 100
+	fdFlat := last.fds <= first.fds
+	lines := []string{
+		fmt.Sprintf("soak idle RSS after %d transactions: %.1f MB (target ≤ %.0f MB) %s", n, last.rssMB, soakRSSTarget, verdict(last.rssMB <= soakRSSTarget)),
+		fmt.Sprintf("soak RSS slope: %+.2f MB per 100 transactions (target: no upward trend) %s", rssSlope, verdict(rssSlope <= 0.1)),
+		fmt.Sprintf("soak open fds: %d → %d (slope %+.2f per 100; target: flat) %s", first.fds, last.fds, slope(xs, fds)*100, verdict(fdFlat)),
+		// Only the fixture's config file may stay in the run directory.
+		fmt.Sprintf("soak run dir leftovers: %d (target: none) %s", last.runEntries-1, verdict(last.runEntries <= 1)),
+	}
+	for _, l := range lines {
+		fmt.Fprintf(out, "  %s\n", l)
+	}
+	fmt.Fprintln(out)
+	return lines, nil
+}
+
+// slope is the least-squares slope of ys over xs.
+func slope(xs, ys []float64) float64 {
+	var sx, sy, sxx, sxy float64
+	n := float64(len(xs))
+	for i := range xs {
+		sx += xs[i]
+		sy += ys[i]
+		sxx += xs[i] * xs[i]
+		sxy += xs[i] * ys[i]
+	}
+	den := n*sxx - sx*sx
+	if den == 0 {
+		return 0
+	}
+	return (n*sxy - sx*sy) / den
+}
+
+func procRSSMB(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			if kb, err := strconv.ParseFloat(strings.Fields(v)[0], 64); err == nil {
+				return kb / 1024
+			}
+		}
+	}
+	return 0
+}
+
+func procFDs(pid int) int {
+	entries, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	return len(entries)
+}
