@@ -437,26 +437,17 @@ func (r *Repo) EditDetachedMetadata(ctx context.Context, commit string, set map[
 // ReadDetachedMetadata returns commit's detached metadata as Go values (the
 // conversions of Commit.Metadata); an empty map when there is none.
 func (r *Repo) ReadDetachedMetadata(commit string) (map[string]any, error) {
-	if err := r.check(); err != nil {
-		return nil, err
-	}
-	ccsum := C.CString(commit)
-	defer C.free(unsafe.Pointer(ccsum))
-	var v *C.GVariant
-	var gerr *C.GError
-	if C.strata_read_detached(r.ptr, ccsum, &v, &gerr) == 0 {
-		return nil, fmt.Errorf("reading detached metadata of %s: %w", commit, takeError(gerr))
-	}
-	if v == nil {
-		return map[string]any{}, nil
+	v, err := r.readDetached(commit)
+	if err != nil || v == nil {
+		return map[string]any{}, err
 	}
 	defer C.g_variant_unref(v)
 	return vardictToGo(v), nil
 }
 
-// DetachedMetadataBytes returns the serialized a{sv} of commit's detached
-// metadata without the keys in drop; nil when nothing is left.
-func (r *Repo) DetachedMetadataBytes(commit string, drop []string) ([]byte, error) {
+// readDetached loads commit's detached metadata (a new reference, to unref),
+// nil when there is none.
+func (r *Repo) readDetached(commit string) (*C.GVariant, error) {
 	if err := r.check(); err != nil {
 		return nil, err
 	}
@@ -467,8 +458,15 @@ func (r *Repo) DetachedMetadataBytes(commit string, drop []string) ([]byte, erro
 	if C.strata_read_detached(r.ptr, ccsum, &v, &gerr) == 0 {
 		return nil, fmt.Errorf("reading detached metadata of %s: %w", commit, takeError(gerr))
 	}
-	if v == nil {
-		return nil, nil
+	return v, nil
+}
+
+// DetachedMetadataBytes returns the serialized a{sv} of commit's detached
+// metadata without the keys in drop; nil when nothing is left.
+func (r *Repo) DetachedMetadataBytes(commit string, drop []string) ([]byte, error) {
+	v, err := r.readDetached(commit)
+	if err != nil || v == nil {
+		return nil, err
 	}
 	defer C.g_variant_unref(v)
 	cdrop := newStrv(drop)
