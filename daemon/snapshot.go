@@ -83,6 +83,16 @@ func deploymentDict(d *transactions.Deployment) dict {
 		"base-removals":            dbus.MakeVariant([]string{}),
 		"requested-base-removals":  dbus.MakeVariant([]string{}),
 		"regenerate-initramfs":     dbus.MakeVariant(false),
+		"gpg-enabled":              dbus.MakeVariant(d.GPGEnabled),
+	}
+	if len(d.Signatures) > 0 {
+		// Each signature is libostree's (bbbbbsxxsssssxx) description;
+		// the struct's fields are in that order.
+		sigs := make([]dbus.Variant, len(d.Signatures))
+		for i, sig := range d.Signatures {
+			sigs[i] = dbus.MakeVariant(sig)
+		}
+		out["signatures"] = dbus.MakeVariant(sigs)
 	}
 	if d.CommitKnown {
 		out["timestamp"] = dbus.MakeVariant(uint64(d.Timestamp.Unix()))

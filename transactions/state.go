@@ -60,6 +60,12 @@ type Deployment struct {
 	// Origin is what the deployment's origin file asks for; nil when the
 	// file is missing or malformed.
 	Origin *DeploymentOrigin
+
+	// GPGEnabled says the remote of the refspec followed verifies GPG
+	// signatures; Signatures then describes those on the base commit,
+	// checked against that remote's keys now (as rpm-ostree's status does).
+	GPGEnabled bool
+	Signatures []ostree.GPGSignature
 }
 
 // DeploymentOrigin is the parsed origin of a deployment.
@@ -134,8 +140,30 @@ func describeDeployment(s Sysroot, repo Repo, d *ostree.Deployment) Deployment {
 			OverrideReplaceLocal:   localNEVRAs(o.OverrideReplaceLocal()),
 			OverrideCommit:         o.OverrideCommit(),
 		}
+		describeSignatures(repo, &out)
 	}
 	return out
+}
+
+// describeSignatures fills in GPGEnabled and Signatures of a deployment that
+// follows a refspec of a remote with gpg-verify on. A failed verification is
+// left out of the description (the deployment shows as unsigned) rather than
+// failing the whole state.
+func describeSignatures(repo Repo, d *Deployment) {
+	remote, _ := origin.SplitRefspec(d.Origin.Refspec)
+	if remote == "" {
+		return
+	}
+	on, err := repo.RemoteGPGVerify(remote)
+	if err != nil || !on {
+		return
+	}
+	d.GPGEnabled = true
+	base := d.Checksum
+	if d.BaseChecksum != "" {
+		base = d.BaseChecksum
+	}
+	d.Signatures, _ = repo.CommitSignatures(base, remote)
 }
 
 // localNEVRAs turns origin entries "<sha256>:<nevra>" into the NEVRAs users see.
