@@ -86,13 +86,7 @@ func deploymentDict(d *transactions.Deployment) dict {
 		"gpg-enabled":              dbus.MakeVariant(d.GPGEnabled),
 	}
 	if len(d.Signatures) > 0 {
-		// Each signature is libostree's (bbbbbsxxsssssxx) description;
-		// the struct's fields are in that order.
-		sigs := make([]dbus.Variant, len(d.Signatures))
-		for i, sig := range d.Signatures {
-			sigs[i] = dbus.MakeVariant(sig)
-		}
-		out["signatures"] = dbus.MakeVariant(sigs)
+		out["signatures"] = signaturesVariant(d.Signatures)
 	}
 	if d.CommitKnown {
 		out["timestamp"] = dbus.MakeVariant(uint64(d.Timestamp.Unix()))
@@ -147,8 +141,8 @@ func updateDict(u *transactions.Update) dict {
 		"version":            dbus.MakeVariant(u.Version),
 		"timestamp":          dbus.MakeVariant(uint64(u.Timestamp.Unix())),
 		"origin":             dbus.MakeVariant(u.Refspec),
-		"signatures":         dbus.MakeVariant([]dbus.Variant{}),
-		"gpg-enabled":        dbus.MakeVariant(false),
+		"signatures":         signaturesVariant(u.Signatures),
+		"gpg-enabled":        dbus.MakeVariant(u.GPGEnabled),
 		"ref-has-new-commit": dbus.MakeVariant(true),
 	}
 	if u.IsImage {
@@ -156,4 +150,15 @@ func updateDict(u *transactions.Update) dict {
 		d["container-image-reference-digest"] = dbus.MakeVariant(u.ImageDigest)
 	}
 	return d
+}
+
+// signaturesVariant is rpm-ostree's "signatures" av: each entry libostree's
+// (bbbbbsxxsssssxx) signature description, which the struct's fields follow
+// in order.
+func signaturesVariant(sigs []transactions.Signature) dbus.Variant {
+	out := make([]dbus.Variant, len(sigs))
+	for i, sig := range sigs {
+		out[i] = dbus.MakeVariant(sig)
+	}
+	return dbus.MakeVariant(out)
 }

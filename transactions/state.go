@@ -68,6 +68,10 @@ type Deployment struct {
 	Signatures []ostree.GPGSignature
 }
 
+// Signature is one verified GPG signature of a commit, as libostree
+// describes it.
+type Signature = ostree.GPGSignature
+
 // DeploymentOrigin is the parsed origin of a deployment.
 type DeploymentOrigin struct {
 	Refspec                string   // the OSTree refspec followed, "" for an image
@@ -89,6 +93,9 @@ type Update struct {
 	Checksum    string
 	Version     string
 	Timestamp   time.Time
+	// GPGEnabled and Signatures are as for a Deployment, for the new commit.
+	GPGEnabled bool
+	Signatures []ostree.GPGSignature
 }
 
 // snapshot builds the State of s.
@@ -146,24 +153,29 @@ func describeDeployment(s Sysroot, repo Repo, d *ostree.Deployment) Deployment {
 }
 
 // describeSignatures fills in GPGEnabled and Signatures of a deployment that
-// follows a refspec of a remote with gpg-verify on. A failed verification is
-// left out of the description (the deployment shows as unsigned) rather than
-// failing the whole state.
+// follows a refspec (its base commit is the signed one).
 func describeSignatures(repo Repo, d *Deployment) {
-	remote, _ := origin.SplitRefspec(d.Origin.Refspec)
-	if remote == "" {
-		return
-	}
-	on, err := repo.RemoteGPGVerify(remote)
-	if err != nil || !on {
-		return
-	}
-	d.GPGEnabled = true
 	base := d.Checksum
 	if d.BaseChecksum != "" {
 		base = d.BaseChecksum
 	}
-	d.Signatures, _ = repo.CommitSignatures(base, remote)
+	d.GPGEnabled, d.Signatures = refspecSignatures(repo, d.Origin.Refspec, base)
+}
+
+// refspecSignatures says whether the remote of refspec verifies GPG
+// signatures and, if so, describes commit's. A failed verification leaves
+// the signatures out (the commit shows as unsigned) rather than failing the
+// whole state.
+func refspecSignatures(repo Repo, refspec, commit string) (bool, []ostree.GPGSignature) {
+	remote, _ := origin.SplitRefspec(refspec)
+	if remote == "" {
+		return false, nil
+	}
+	if on, err := repo.RemoteGPGVerify(remote); err != nil || !on {
+		return false, nil
+	}
+	sigs, _ := repo.CommitSignatures(commit, remote)
+	return true, sigs
 }
 
 // localNEVRAs turns origin entries "<sha256>:<nevra>" into the NEVRAs users see.
@@ -336,8 +348,12 @@ func cachedUpdate(s Sysroot, osname string) *Update {
 		return nil
 	}
 	_, isImage := src.(imageBase)
-	return &Update{Osname: osname, Refspec: src.String(), IsImage: isImage, ImageDigest: imageDigest(repo, newCommit),
+	u := &Update{Osname: osname, Refspec: src.String(), IsImage: isImage, ImageDigest: imageDigest(repo, newCommit),
 		Checksum: head, Version: newCommit.Version, Timestamp: newCommit.Timestamp}
+	if !isImage {
+		u.GPGEnabled, u.Signatures = refspecSignatures(repo, u.Refspec, head)
+	}
+	return u
 }
 
 // baseCommit is a deployment's base, resolved and read once per transaction.

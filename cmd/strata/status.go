@@ -235,21 +235,7 @@ func writeDeployment(w io.Writer, d client.Deployment, index int, multipleRoots 
 	if o.verbose || multipleRoots {
 		kv("StateRoot", d.OSName)
 	}
-	if d.GPGEnabled {
-		sigs := d.Signatures()
-		// The signature that makes the commit trusted comes first.
-		sort.SliceStable(sigs, func(i, j int) bool { return sigs[i].Valid && !sigs[j].Valid })
-		if len(sigs) == 0 {
-			kv("GPGSignature", "(unsigned)")
-		}
-		for i, s := range sigs {
-			if i == 0 {
-				kv("GPGSignature", s.Describe())
-				continue
-			}
-			fmt.Fprintf(w, "  %*s  %s\n", keyWidth, "", s.Describe())
-		}
-	}
+	writeGPGSignature(w, keyWidth, d)
 
 	// Base removals, grouped by EVR: "foo bar 1.0-1".
 	var removedNames []string
@@ -374,6 +360,7 @@ func writeCachedUpdate(w io.Writer, cu client.Dict, verbose, tty bool) {
 			kv("Digest", d.ContainerImageReferenceDigest)
 		}
 		kv("Commit", d.Checksum)
+		writeGPGSignature(w, updateKeyWidth, d)
 	}
 	diff, ok := cu["rpm-diff"].Value().(client.Dict)
 	if !ok {

@@ -43,6 +43,7 @@ func TestSignedCommits(t *testing.T) {
 
 	// Unsigned commits.
 	e.expectFailure(`remote "demo" verifies GPG signatures (gpg-verify=true) but commit `+v2+` is not signed; it trusts `+trusted.Fingerprint, "upgrade")
+	e.expectFailure("is not signed", "upgrade", "--check")
 	e.expectFailure("is not signed", "rebase", fixture.Remote+":"+fixture.DevelRef)
 	e.expectFailure("is not signed", "deploy", v2)
 
@@ -60,6 +61,11 @@ func TestSignedCommits(t *testing.T) {
 	// Signed by the trusted key too: accepted.
 	if err := e.host.SignCommit(e.ctx, v2, trusted); err != nil {
 		t.Fatal(err)
+	}
+	// The check's AvailableUpdate block shows the update's signatures.
+	if out := e.mustStrata("upgrade", "--check"); !strings.Contains(out, "AvailableUpdate:") ||
+		!strings.Contains(out, "GPGSignature: Valid signature by "+trusted.Fingerprint) {
+		t.Errorf("upgrade --check does not show the update's valid signature:\n%s", out)
 	}
 	e.mustStrata("upgrade")
 	if got := e.versions(); got != "2.0 1.0" {
