@@ -91,6 +91,10 @@ func deploymentDict(d *transactions.Deployment) dict {
 		"modules":                               dbus.MakeVariant([]string{}),
 		"initramfs-etc":                         dbus.MakeVariant([]string{}),
 		"base-remote-replacements":              dbus.MakeVariant(map[string]dbus.Variant{}),
+		"gpg-enabled":                           dbus.MakeVariant(d.GPGEnabled),
+	}
+	if len(d.Signatures) > 0 {
+		out["signatures"] = signaturesVariant(d.Signatures)
 	}
 	if d.BaseCommitMeta != nil {
 		out["base-commit-meta"] = dbus.MakeVariant(commitMeta(d.BaseCommitMeta))
@@ -180,8 +184,8 @@ func updateDict(u *transactions.Update) dict {
 		"version":            dbus.MakeVariant(u.Version),
 		"timestamp":          dbus.MakeVariant(uint64(u.Timestamp.Unix())),
 		"origin":             dbus.MakeVariant(u.Refspec),
-		"signatures":         dbus.MakeVariant([]dbus.Variant{}),
-		"gpg-enabled":        dbus.MakeVariant(false),
+		"signatures":         signaturesVariant(u.Signatures),
+		"gpg-enabled":        dbus.MakeVariant(u.GPGEnabled),
 		"ref-has-new-commit": dbus.MakeVariant(true),
 	}
 	if u.IsImage {
@@ -189,4 +193,15 @@ func updateDict(u *transactions.Update) dict {
 		d["container-image-reference-digest"] = dbus.MakeVariant(u.ImageDigest)
 	}
 	return d
+}
+
+// signaturesVariant is rpm-ostree's "signatures" av: each entry libostree's
+// (bbbbbsxxsssssxx) signature description, which the struct's fields follow
+// in order.
+func signaturesVariant(sigs []transactions.Signature) dbus.Variant {
+	out := make([]dbus.Variant, len(sigs))
+	for i, sig := range sigs {
+		out[i] = dbus.MakeVariant(sig)
+	}
+	return dbus.MakeVariant(out)
 }

@@ -26,7 +26,7 @@ func signatures(d dict) string {
 
 // alwaysSent are the keys every deployment dict has (clients such as Cockpit
 // read booted, staged, pinned and timestamp unchecked).
-const alwaysSent = "base-remote-replacements:a{sv} base-removals:as booted:b checksum:s id:s initramfs-etc:as modules:as osname:s packages:as pinned:b regenerate-initramfs:b " +
+const alwaysSent = "base-remote-replacements:a{sv} base-removals:as booted:b checksum:s gpg-enabled:b id:s initramfs-etc:as modules:as osname:s packages:as pinned:b regenerate-initramfs:b " +
 	"requested-base-removals:as requested-local-fileoverride-packages:as requested-local-packages:as requested-modules:as requested-modules-enabled:as requested-packages:as " +
 	"serial:i signatures:av staged:b timestamp:t unlocked:s"
 
@@ -266,5 +266,31 @@ func TestCommitMetaAndPendingBase(t *testing.T) {
 	}
 	if got["pending-base-checksum"].Value() != "p" || got["pending-base-version"].Value() != "2.0" || got["pending-base-timestamp"].Value() != uint64(7) {
 		t.Errorf("pending base keys: %v", got)
+	}
+}
+
+// TestSignaturesOnTheWire: a deployment from a gpg-verify remote sends
+// gpg-enabled and each signature as libostree's (bbbbbsxxsssssxx) tuple, in
+// libostree's field order, and the client decodes it back.
+func TestSignaturesOnTheWire(t *testing.T) {
+	sig := transactions.Signature{Valid: true, Fingerprint: "FPR", Timestamp: 1700000000, PubkeyAlgo: "EdDSA",
+		HashAlgo: "SHA256", UserName: "k", UserEmail: "k@x", FingerprintPrimary: "FPR"}
+	d := deploymentDict(&transactions.Deployment{Checksum: "a", GPGEnabled: true, Signatures: []transactions.Signature{sig, {KeyMissing: true, Fingerprint: "OTHER"}}})
+	if got := d["gpg-enabled"].Value(); got != true {
+		t.Errorf("gpg-enabled = %v", got)
+	}
+	list, ok := d["signatures"].Value().([]dbus.Variant)
+	if !ok || len(list) != 2 {
+		t.Fatalf("signatures = %v", d["signatures"])
+	}
+	if got := list[0].Signature().String(); got != "(bbbbbsxxsssssxx)" {
+		t.Errorf("signature type %s, want libostree's (bbbbbsxxsssssxx)", got)
+	}
+	if got, ok := list[0].Value().(transactions.Signature); !ok || got != sig {
+		t.Errorf("first signature = %#v, want %#v", list[0].Value(), sig)
+	}
+	u := updateDict(&transactions.Update{Checksum: "b", GPGEnabled: true, Signatures: []transactions.Signature{sig}})
+	if u["gpg-enabled"].Value() != true || len(u["signatures"].Value().([]dbus.Variant)) != 1 {
+		t.Errorf("cached update gpg-enabled %v signatures %v", u["gpg-enabled"], u["signatures"])
 	}
 }

@@ -47,6 +47,9 @@ type Request struct {
 	CacheOnly     bool         // use the cached repo metadata as it is, fetch none
 	DownloadOnly  bool         // resolve and download packages, compose nothing
 	Idempotent    bool         // requesting what is already installed is not an error
+	// LocalGPGCheck verifies local packages too, against the gpgkey= keys
+	// of the enabled repos (dnf.conf's localpkg_gpgcheck).
+	LocalGPGCheck bool
 }
 
 // Result describes the composed commit.

@@ -17,6 +17,11 @@ func (c *Composer) fetchStage(ctx context.Context, cs *composition) error {
 	if err != nil {
 		return err
 	}
+	// Even a download-only request must not leave unverified packages
+	// looking ready to use.
+	if err := c.verifySignatures(ctx, cs, rpms); err != nil {
+		return err
+	}
 	cs.rpms = rpms
 	cs.finished = cs.req.DownloadOnly
 	return nil

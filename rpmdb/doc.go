@@ -4,6 +4,8 @@
 // and the package-list value that commits carry as metadata. Every rpm
 // invocation of strata lives here. The package vocabulary (identity,
 // comparison, diffs) is internal/nevra's; rpmdb re-exports its names.
+// Package signatures are checked here too (Keyring: rpmkeys on a keyring of
+// its own, never the host's or the tree's).
 //
 // It never parses or writes the database itself: every read and write goes
 // through the real rpm binary, so the result is exactly what rpm on the

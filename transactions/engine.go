@@ -123,6 +123,10 @@ func (e *Engine) view(ctx context.Context, wait bool, fn func(Sysroot) error) er
 	if err := e.sysroot.Reload(ctx); err != nil {
 		return err
 	}
+	// Remotes (gpg-verify, keys) are part of what status reports.
+	if err := e.sysroot.Repo().ReloadConfig(ctx); err != nil {
+		return err
+	}
 	return fn(e.sysroot)
 }
 

@@ -255,6 +255,12 @@ func (r *memRepo) CheckoutSubpath(ctx context.Context, commit, subpath, destDir 
 
 func (r *memRepo) ReloadConfig(ctx context.Context) error { return nil }
 
+func (r *memRepo) RemoteGPGVerify(remote string) (bool, error) { return false, nil }
+
+func (r *memRepo) CommitSignatures(commit, remote string) ([]ostree.GPGSignature, error) {
+	return nil, nil
+}
+
 // recorder is a Progress that keeps what it was told.
 type recorder struct {
 	messages  []string

@@ -186,6 +186,10 @@ func (e *Engine) compose(ctx context.Context, s Sysroot, req composeRequest, p P
 	if err != nil {
 		return "", err
 	}
+	localCheck, err := rpmmd.LocalPkgGPGCheck(filepath.Join(s.DeploymentPath(req.merge), "etc/dnf/dnf.conf"))
+	if err != nil {
+		return "", err
+	}
 	return s.Compose(ctx, layering.Request{
 		Base:          req.base,
 		Packages:      o.RequestedPackages(),
@@ -198,6 +202,7 @@ func (e *Engine) compose(ctx context.Context, s Sysroot, req composeRequest, p P
 		CacheOnly:     ch.CacheOnly,
 		DownloadOnly:  ch.DownloadOnly,
 		Idempotent:    ch.Idempotent || ch.AllowInactive,
+		LocalGPGCheck: localCheck,
 	}, p)
 }
 

@@ -26,6 +26,12 @@ func fetch(ctx context.Context, repo Repo, refspec string, opts ostree.PullOptio
 		if errors.Is(err, context.Canceled) {
 			return err
 		}
+		// A signature refusal is not a reachability problem: its message
+		// already says which key the remote trusts and what to do.
+		var sigErr *ostree.SignatureError
+		if errors.As(err, &sigErr) {
+			return fmt.Errorf("refusing %s: %w", refspec, sigErr)
+		}
 		return fmt.Errorf("fetching %s from remote %q: %w; check the refspec (`ostree remote refs %s`) and that the remote is reachable", ref, remote, err, remote)
 	}
 	p.TaskEnd("done")

@@ -70,7 +70,17 @@ type Deployment struct {
 	// Origin is what the deployment's origin file asks for; nil when the
 	// file is missing or malformed.
 	Origin *DeploymentOrigin
+
+	// GPGEnabled says the remote of the refspec followed verifies GPG
+	// signatures; Signatures then describes those on the base commit,
+	// checked against that remote's keys now (as rpm-ostree's status does).
+	GPGEnabled bool
+	Signatures []ostree.GPGSignature
 }
+
+// Signature is one verified GPG signature of a commit, as libostree
+// describes it.
+type Signature = ostree.GPGSignature
 
 // DeploymentOrigin is the parsed origin of a deployment.
 type DeploymentOrigin struct {
@@ -93,6 +103,9 @@ type Update struct {
 	Checksum    string
 	Version     string
 	Timestamp   time.Time
+	// GPGEnabled and Signatures are as for a Deployment, for the new commit.
+	GPGEnabled bool
+	Signatures []ostree.GPGSignature
 }
 
 // snapshot builds the State of s.
@@ -149,6 +162,7 @@ func describeDeployment(s Sysroot, repo Repo, d *ostree.Deployment) Deployment {
 			OverrideCommit:         o.OverrideCommit(),
 		}
 		describePendingBase(repo, o, &out)
+		describeSignatures(repo, &out)
 	}
 	return out
 }
@@ -160,18 +174,45 @@ func describePendingBase(repo Repo, o *origin.Origin, d *Deployment) {
 	if o.Refspec() == "" || o.OverrideCommit() != "" {
 		return
 	}
-	base := d.Checksum
-	if d.BaseChecksum != "" {
-		base = d.BaseChecksum
-	}
 	head, err := repo.ResolveRev(o.Refspec(), true)
-	if err != nil || head == "" || head == base {
+	if err != nil || head == "" || head == d.base() {
 		return
 	}
 	d.PendingBaseChecksum = head
 	if c, err := repo.ReadCommit(head); err == nil {
 		d.PendingBaseVersion, d.PendingBaseTimestamp = c.Version, c.Timestamp
 	}
+}
+
+// base is the deployment's base commit: the layered commit's parent, else
+// the deployed commit itself.
+func (d *Deployment) base() string {
+	if d.BaseChecksum != "" {
+		return d.BaseChecksum
+	}
+	return d.Checksum
+}
+
+// describeSignatures fills in GPGEnabled and Signatures of a deployment that
+// follows a refspec (its base commit is the signed one).
+func describeSignatures(repo Repo, d *Deployment) {
+	d.GPGEnabled, d.Signatures = refspecSignatures(repo, d.Origin.Refspec, d.base())
+}
+
+// refspecSignatures says whether the remote of refspec verifies GPG
+// signatures and, if so, describes commit's. A failed verification leaves
+// the signatures out (the commit shows as unsigned) rather than failing the
+// whole state.
+func refspecSignatures(repo Repo, refspec, commit string) (bool, []ostree.GPGSignature) {
+	remote, _ := origin.SplitRefspec(refspec)
+	if remote == "" {
+		return false, nil
+	}
+	if on, err := repo.RemoteGPGVerify(remote); err != nil || !on {
+		return false, nil
+	}
+	sigs, _ := repo.CommitSignatures(commit, remote)
+	return true, sigs
 }
 
 // localNEVRAs turns origin entries "<sha256>:<nevra>" into the NEVRAs users see.
@@ -344,8 +385,12 @@ func cachedUpdate(s Sysroot, osname string) *Update {
 		return nil
 	}
 	_, isImage := src.(imageBase)
-	return &Update{Osname: osname, Refspec: src.String(), IsImage: isImage, ImageDigest: imageDigest(repo, newCommit),
+	u := &Update{Osname: osname, Refspec: src.String(), IsImage: isImage, ImageDigest: imageDigest(repo, newCommit),
 		Checksum: head, Version: newCommit.Version, Timestamp: newCommit.Timestamp}
+	if !isImage {
+		u.GPGEnabled, u.Signatures = refspecSignatures(repo, u.Refspec, head)
+	}
+	return u
 }
 
 // baseCommit is a deployment's base, resolved and read once per transaction.

@@ -78,6 +78,11 @@ type Repo interface {
 	CheckoutSubpath(ctx context.Context, commit, subpath, destDir string) error
 	// ReloadConfig re-reads the repo configuration (remotes).
 	ReloadConfig(ctx context.Context) error
+	// RemoteGPGVerify says whether remote verifies GPG signatures.
+	RemoteGPGVerify(remote string) (bool, error)
+	// CommitSignatures verifies commit's GPG signatures with remote's
+	// keys; an unsigned commit has none.
+	CommitSignatures(commit, remote string) ([]ostree.GPGSignature, error)
 }
 
 // ostreeSysroot is the Sysroot of a real host, over libostree.

@@ -235,6 +235,7 @@ func writeDeployment(w io.Writer, d client.Deployment, index int, multipleRoots 
 	if o.verbose || multipleRoots {
 		kv("StateRoot", d.OSName)
 	}
+	writeGPGSignature(w, keyWidth, d)
 
 	// Base removals, grouped by EVR: "foo bar 1.0-1".
 	var removedNames []string
@@ -359,6 +360,7 @@ func writeCachedUpdate(w io.Writer, cu client.Dict, verbose, tty bool) {
 			kv("Digest", d.ContainerImageReferenceDigest)
 		}
 		kv("Commit", d.Checksum)
+		writeGPGSignature(w, updateKeyWidth, d)
 	}
 	diff, ok := cu["rpm-diff"].Value().(client.Dict)
 	if !ok {

@@ -83,7 +83,7 @@ func (r *Repo) Pull(ctx context.Context, opts PullOptions, progress func(PullPro
 			// cut), the cause is the cancellation.
 			return fmt.Errorf("%s: %w (%v)", what, ctxErr, e)
 		}
-		return fmt.Errorf("%s: %w", what, e)
+		return fmt.Errorf("%s: %w", what, r.signatureError(opts.Remote, e))
 	}
 	return nil
 }
