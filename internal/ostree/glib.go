@@ -45,7 +45,11 @@ func takeError(gerr *C.GError) *Error {
 // context.Canceled) works; otherwise it wraps the GError.
 func opError(ctx context.Context, what string, gerr *C.GError) error {
 	e := takeError(gerr)
-	if ctxErr := ctx.Err(); ctxErr != nil && e.cancelled {
+	// A call that fails once ctx has ended failed because of it, whether
+	// libostree saw the GCancellable (G_IO_ERROR_CANCELLED) or a Go stream
+	// feeding it returned the context's error first: callers test for
+	// context.Canceled either way.
+	if ctxErr := ctx.Err(); ctxErr != nil {
 		return fmt.Errorf("%s: %w", what, ctxErr)
 	}
 	return fmt.Errorf("%s: %w", what, e)
