@@ -62,6 +62,8 @@ install: build
 	ln -sf strata $(DESTDIR)$(PREFIX)/bin/rpm-ostree
 	install -D -m 0644 dbus-policy/org.projectatomic.rpmostree1.conf \
 		$(DESTDIR)$(PREFIX)/share/dbus-1/system.d/org.projectatomic.rpmostree1.conf
+	install -D -m 0644 dbus-policy/org.projectatomic.rpmostree1.policy \
+		$(DESTDIR)$(PREFIX)/share/polkit-1/actions/org.projectatomic.rpmostree1.policy
 	install -D -m 0644 systemd-units/org.projectatomic.rpmostree1.service \
 		$(DESTDIR)$(PREFIX)/share/dbus-1/system-services/org.projectatomic.rpmostree1.service
 	for u in stratad.service strata-automatic.service strata-automatic.timer; do \

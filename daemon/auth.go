@@ -1,7 +1,10 @@
 package daemon
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/godbus/dbus/v5"
 )
@@ -16,6 +19,13 @@ const (
 	actionRollback = actionPrefix + "rollback"
 	actionCleanup  = actionPrefix + "cleanup"
 	actionReload   = actionPrefix + "reload-daemon"
+)
+
+// polkitd's bus name, object and interface.
+const (
+	polkitName          = "org.freedesktop.PolicyKit1"
+	polkitAuthorityPath = "/org/freedesktop/PolicyKit1/Authority"
+	polkitAuthority     = "org.freedesktop.PolicyKit1.Authority"
 )
 
 // polkitAllowUserInteraction lets polkit ask an agent for a password.
@@ -44,7 +54,9 @@ func (d *Daemon) gate(sender dbus.Sender, actions ...string) (caller, *dbus.Erro
 
 // authorize returns the caller's uid when it may perform every action: root
 // always may (as with rpm-ostree); anyone else needs polkit's yes for each,
-// and for at least one: an empty list authorizes nobody but root.
+// and for at least one: an empty list authorizes nobody but root. Every
+// failure to get an answer (polkitd not running, an agent that never
+// answers) is a refusal.
 func (d *Daemon) authorize(sender string, actions []string) (uint32, error) {
 	uid, err := d.callerUID(sender)
 	if err != nil {
@@ -56,26 +68,84 @@ func (d *Daemon) authorize(sender string, actions []string) (uint32, error) {
 	if len(actions) == 0 {
 		return 0, fmt.Errorf("not authorized (uid %d): only root may do this; run the command as root", uid)
 	}
-	authority := d.conn.Object("org.freedesktop.PolicyKit1", "/org/freedesktop/PolicyKit1/Authority")
-	subject := struct {
-		Kind    string
-		Details map[string]dbus.Variant
-	}{"system-bus-name", map[string]dbus.Variant{"name": dbus.MakeVariant(sender)}}
 	for _, action := range actions {
-		var result struct {
-			IsAuthorized, IsChallenge bool
-			Details                   map[string]string
-		}
-		err := authority.Call("org.freedesktop.PolicyKit1.Authority.CheckAuthorization", 0,
-			subject, action, map[string]string{}, uint32(polkitAllowUserInteraction), "").Store(&result)
-		if err != nil {
-			return 0, fmt.Errorf("asking polkit about %s: %w; run the command as root or start polkitd", action, err)
-		}
-		if !result.IsAuthorized {
-			return 0, fmt.Errorf("not authorized for %s (uid %d); run the command as root or ask an administrator", action, uid)
+		if err := d.checkAuthorization(sender, uid, action); err != nil {
+			return 0, err
 		}
 	}
 	return uid, nil
+}
+
+// DefaultPolkitTimeout bounds one polkit question. With user interaction
+// allowed, polkitd waits for the caller's authentication agent, and an agent
+// may never answer (a prompt nobody sees, a hung agent); the method call, and
+// the client behind it, would wait forever. Five minutes leave a person time
+// to type a password.
+const DefaultPolkitTimeout = 5 * time.Minute
+
+// polkitSubject is polkit's (sa{sv}) subject.
+type polkitSubject struct {
+	Kind    string
+	Details map[string]dbus.Variant
+}
+
+// checkAuthorization asks polkitd whether the bus connection sender (of
+// user uid) may perform action, allowing polkit to ask the caller's agent
+// for a password, and gives up after the configured timeout.
+func (d *Daemon) checkAuthorization(sender string, uid uint32, action string) error {
+	timeout := d.cfg.PolkitTimeout
+	if timeout <= 0 {
+		timeout = DefaultPolkitTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	authority := d.conn.Object(polkitName, polkitAuthorityPath)
+	// The subject is the bus name, not a pid: polkitd resolves it itself,
+	// so a caller cannot race us by exiting and recycling its pid.
+	subject := polkitSubject{"system-bus-name", map[string]dbus.Variant{"name": dbus.MakeVariant(sender)}}
+	// A cancellation id lets us withdraw the question when we stop waiting,
+	// so polkitd also stops waiting on the agent. It only has to be unique
+	// among this daemon's pending questions.
+	cancelID := fmt.Sprintf("stratad-%s-%s-%d", sender, action, time.Now().UnixNano())
+	var result struct {
+		IsAuthorized, IsChallenge bool
+		Details                   map[string]string
+	}
+	err := authority.CallWithContext(ctx, polkitAuthority+".CheckAuthorization", 0,
+		subject, action, map[string]string{}, uint32(polkitAllowUserInteraction), cancelID).Store(&result)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		// Withdraw the question; polkitd answers the cancellation at once.
+		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer ccancel()
+		if cerr := authority.CallWithContext(cctx, polkitAuthority+".CancelCheckAuthorization", 0, cancelID).Err; cerr != nil {
+			d.log.WithError(cerr).WithField("action", action).Warn("withdrawing a timed-out polkit question")
+		}
+		return fmt.Errorf("not authorized for %s (uid %d): no answer from polkit within %s (is an authentication agent waiting for a password?); run the command as root, or authenticate sooner", action, uid, timeout)
+	case err != nil && isNoService(err):
+		return fmt.Errorf("not authorized for %s (uid %d): polkit is not running (%s has no owner), so only root may do this; start polkit (systemctl start polkit) or run the command as root", action, uid, polkitName)
+	case err != nil:
+		return fmt.Errorf("not authorized for %s (uid %d): asking polkit failed: %w; run the command as root or check that polkit runs", action, uid, err)
+	case !result.IsAuthorized && result.IsChallenge:
+		return fmt.Errorf("not authorized for %s (uid %d): authentication is required and no polkit agent provided it; run the command as root, or from a session with a polkit agent (pkttyagent)", action, uid)
+	case !result.IsAuthorized:
+		return fmt.Errorf("not authorized for %s (uid %d); run the command as root or ask an administrator", action, uid)
+	}
+	return nil
+}
+
+// isNoService tells whether a call failed because nobody owns the name.
+func isNoService(err error) bool {
+	var name string
+	var derr dbus.Error
+	var pderr *dbus.Error
+	switch {
+	case errors.As(err, &derr):
+		name = derr.Name
+	case errors.As(err, &pderr):
+		name = pderr.Name
+	}
+	return name == "org.freedesktop.DBus.Error.ServiceUnknown" || name == "org.freedesktop.DBus.Error.NameHasNoOwner"
 }
 
 // callerUID asks the bus which user a connection belongs to.

@@ -39,6 +39,8 @@ type Config struct {
 	// ConfigPath is the daemon's configuration file ("" is
 	// DefaultConfigPath), read at start and on Reload/ReloadConfig.
 	ConfigPath string
+	// PolkitTimeout bounds each polkit question (0 is DefaultPolkitTimeout).
+	PolkitTimeout time.Duration
 }
 
 // Daemon is the state of a running stratad. All of it hangs off this struct.

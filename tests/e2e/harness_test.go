@@ -103,6 +103,9 @@ type envOptions struct {
 	// vm builds a host whose deployments boot (fixture.BuildVMHost with
 	// a real kernel; see vm_test.go) instead of the plain demo host.
 	vm bool
+	// polkit lets the bus host a polkitd (fixture.PolkitBusPolicy); the
+	// test starts it with its own rules (see polkit_test.go).
+	polkit bool
 }
 
 func newEnv(t *testing.T, opts envOptions) *env {
@@ -122,7 +125,11 @@ func newEnv(t *testing.T, opts envOptions) *env {
 		t.Fatalf("building host: %v", err)
 	}
 	t.Cleanup(func() { host.Close() })
-	bus, err := fixture.StartBus(ctx, filepath.Join(dir, "bus"), bins.policy)
+	policies := []string{bins.policy}
+	if opts.polkit {
+		policies = append(policies, fixture.PolkitBusPolicy)
+	}
+	bus, err := fixture.StartBus(ctx, filepath.Join(dir, "bus"), policies...)
 	if err != nil {
 		t.Fatalf("starting bus: %v", err)
 	}
