@@ -39,6 +39,10 @@ type Config struct {
 	// ConfigPath is the daemon's configuration file ("" is
 	// DefaultConfigPath), read at start and on Reload/ReloadConfig.
 	ConfigPath string
+	// RebootCommand is what reboots the host when a transaction asks for
+	// it (the reboot option, FinalizeDeployment); nil is `systemctl
+	// reboot`. Tests run something they can observe instead.
+	RebootCommand []string
 }
 
 // Daemon is the state of a running stratad. All of it hangs off this struct.
