@@ -3,6 +3,7 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +30,14 @@ func TestBootedHostHarness(t *testing.T) {
 	}
 	if out := e.inNamespace("ostree", "admin", "status"); !strings.HasPrefix(out, "* demo ") {
 		t.Fatalf("ostree admin status in the namespace does not mark the deployment booted:\n%s", out)
+	}
+	if got := e.busctl("get-property", busName, sysrootPath, "org.projectatomic.rpmostree1.Sysroot", "Booted"); !strings.Contains(got, osPath) {
+		t.Errorf("Sysroot.Booted on the booted host = %s, want %s", got, osPath)
+	}
+	// rpm-ostree's signature, which its clients (Zincati, the MCO) call.
+	intro := e.busctl("introspect", busName, osPath, "org.projectatomic.rpmostree1.OS")
+	if !regexp.MustCompile(`\.FinalizeDeployment\s+method\s+a\{sv\}\s+s\s`).MatchString(intro) {
+		t.Errorf("OS introspection lacks FinalizeDeployment(a{sv}) -> s:\n%s", intro)
 	}
 }
 
