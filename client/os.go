@@ -208,6 +208,33 @@ func (o *OS) Cleanup(ctx context.Context, elements []string) (*Transaction, erro
 	return o.start(ctx, "Cleanup", elements)
 }
 
+// FinalizeOptions are the OS.FinalizeDeployment options.
+type FinalizeOptions struct {
+	// Checksum is the staged base commit (or image digest) the caller
+	// expects; required unless AllowMissingChecksum.
+	Checksum              string
+	AllowMissingChecksum  bool
+	AllowUnlocked         bool // also reboot into a staged deployment that was never locked
+	InitiatingCommandLine string
+}
+
+func (f FinalizeOptions) dict() map[string]dbus.Variant {
+	m := map[string]dbus.Variant{
+		"allow-missing-checksum": dbus.MakeVariant(f.AllowMissingChecksum),
+		"allow-unlocked":         dbus.MakeVariant(f.AllowUnlocked),
+	}
+	if f.Checksum != "" {
+		m["checksum"] = dbus.MakeVariant(f.Checksum)
+	}
+	return withExtra(m, f.InitiatingCommandLine, nil)
+}
+
+// FinalizeDeployment starts a transaction that unlocks the staged
+// deployment's finalization and reboots into it.
+func (o *OS) FinalizeDeployment(ctx context.Context, opts FinalizeOptions) (*Transaction, error) {
+	return o.start(ctx, "FinalizeDeployment", opts.dict())
+}
+
 // DownloadUpdateRpmDiff starts a transaction that fetches the update's
 // metadata and fills the CachedUpdate property.
 func (o *OS) DownloadUpdateRpmDiff(ctx context.Context) (*Transaction, error) {

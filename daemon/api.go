@@ -87,6 +87,7 @@ var osInterface = introspect.Interface{
 		method("KernelArgs", in("s", "existing_kernel_arg_string"), in("as", "kernel_args_added"), in("as", "kernel_args_replaced"),
 			in("as", "kernel_args_removed"), in("a{sv}", "options"), out("s", txAddr)),
 		method("GetDeploymentBootConfig", in("s", "deployid"), in("b", "is_pending"), out("a{sv}", "bootconfig")),
+		method("FinalizeDeployment", in("a{sv}", "options"), out("s", txAddr)),
 		// strata's own (see ListDeploymentPackages in packages.go).
 		method("ListDeploymentPackages", in("s", "deployid"), out("a(sstsss)", "packages")),
 	},

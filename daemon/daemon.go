@@ -41,6 +41,10 @@ type Config struct {
 	ConfigPath string
 	// PolkitTimeout bounds each polkit question (0 is DefaultPolkitTimeout).
 	PolkitTimeout time.Duration
+	// RebootCommand is what reboots the host when a transaction asks for
+	// it (the reboot option, FinalizeDeployment); nil is `systemctl
+	// reboot`. Tests run something they can observe instead.
+	RebootCommand []string
 }
 
 // Daemon is the state of a running stratad. All of it hangs off this struct.

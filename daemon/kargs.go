@@ -18,13 +18,14 @@ func (o *osObject) KernelArgs(sender dbus.Sender, existing string, added, replac
 		return "", derr
 	}
 	ch := transactions.KargsChange{
-		Existing:        existing,
-		Append:          added,
-		Replace:         replaced,
-		Delete:          removed,
-		AppendIfMissing: stringsOpt(options, "append-if-missing"),
-		DeleteIfPresent: stringsOpt(options, "delete-if-present"),
-		Final:           stringOpt(options, "final-kernel-args"),
+		Existing:         existing,
+		Append:           added,
+		Replace:          replaced,
+		Delete:           removed,
+		AppendIfMissing:  stringsOpt(options, "append-if-missing"),
+		DeleteIfPresent:  stringsOpt(options, "delete-if-present"),
+		Final:            stringOpt(options, "final-kernel-args"),
+		LockFinalization: boolOpt(options, "lock-finalization"),
 	}
 	var parts []string
 	for _, p := range [][]string{added, replaced, removed, ch.AppendIfMissing, ch.DeleteIfPresent} {

@@ -70,9 +70,10 @@ func (o *osObject) Upgrade(sender dbus.Sender, options map[string]dbus.Variant) 
 		return "", derr
 	}
 	opts := transactions.UpgradeOptions{
-		AllowDowngrade: boolOpt(options, "allow-downgrade"),
-		CacheOnly:      boolOpt(options, "cache-only"),
-		DownloadOnly:   boolOpt(options, "download-only"),
+		AllowDowngrade:   boolOpt(options, "allow-downgrade"),
+		CacheOnly:        boolOpt(options, "cache-only"),
+		DownloadOnly:     boolOpt(options, "download-only"),
+		LockFinalization: boolOpt(options, "lock-finalization"),
 	}
 	return o.d.begin(request{
 		caller: c, method: "Upgrade", reboot: boolOpt(options, "reboot"), title: "upgrade" + flagsTitle(options),
@@ -99,7 +100,8 @@ func (o *osObject) Rebase(sender dbus.Sender, options map[string]dbus.Variant, r
 // rebase is Rebase for an authorized caller.
 func (o *osObject) rebase(c caller, options map[string]dbus.Variant, refspec string, packages []string) (string, *dbus.Error) {
 	opts := transactions.RebaseOptions{Revision: stringOpt(options, "revision"), CacheOnly: boolOpt(options, "cache-only"),
-		DisallowDowngrade: disallowsDowngrade(options), SkipPurge: boolOpt(options, "skip-purge"), Packages: packages}
+		DisallowDowngrade: disallowsDowngrade(options), SkipPurge: boolOpt(options, "skip-purge"), Packages: packages,
+		LockFinalization: boolOpt(options, "lock-finalization")}
 	return o.d.begin(request{
 		caller: c, method: "Rebase", reboot: boolOpt(options, "reboot"),
 		title: strings.TrimSpace("rebase "+refspec+" "+strings.Join(packages, " ")) + flagsTitle(options),
@@ -124,7 +126,8 @@ func (o *osObject) deploy(c caller, revision string, options map[string]dbus.Var
 	if strings.TrimSpace(revision) == "" {
 		return "", dbus.NewError("org.freedesktop.DBus.Error.InvalidArgs", []any{"deploy needs a revision: a commit checksum or a version"})
 	}
-	opts := transactions.DeployOptions{CacheOnly: boolOpt(options, "cache-only"), DisallowDowngrade: disallowsDowngrade(options)}
+	opts := transactions.DeployOptions{CacheOnly: boolOpt(options, "cache-only"), DisallowDowngrade: disallowsDowngrade(options),
+		LockFinalization: boolOpt(options, "lock-finalization")}
 	return o.d.begin(request{
 		caller: c, method: "Deploy", reboot: boolOpt(options, "reboot"), title: "deploy " + revision + flagsTitle(options),
 		run: func(ctx context.Context, p transactions.Progress) error {

@@ -62,6 +62,7 @@ func (o *osObject) UpdateDeployment(sender dbus.Sender, modifiers, options map[s
 		AllowInactive:    boolOpt(options, "allow-inactive") || boolOpt(options, "allow-inactive-requests"),
 		CacheOnly:        boolOpt(options, "cache-only"),
 		DownloadOnly:     boolOpt(options, "download-only"),
+		LockFinalization: boolOpt(options, "lock-finalization"),
 	}
 	changes := len(ch.Install) > 0 || len(ch.Uninstall) > 0 || ch.UninstallAll ||
 		len(ch.OverrideRemove) > 0 || len(ch.OverrideReset) > 0 || ch.OverrideResetAll

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -383,8 +384,12 @@ func (d *Daemon) rebootInto(p transactions.Progress) error {
 		return nil
 	}
 	p.Message("Rebooting.")
-	if out, err := exec.Command("systemctl", "reboot").CombinedOutput(); err != nil {
-		return fmt.Errorf("requesting a reboot: %v: %s", err, out)
+	argv := d.cfg.RebootCommand
+	if len(argv) == 0 {
+		argv = []string{"systemctl", "reboot"}
+	}
+	if out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil {
+		return fmt.Errorf("requesting a reboot (%s): %v: %s", strings.Join(argv, " "), err, out)
 	}
 	return nil
 }

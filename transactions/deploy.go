@@ -17,6 +17,9 @@ type UpgradeOptions struct {
 	AllowDowngrade bool // allow-downgrade
 	CacheOnly      bool // cache-only: deploy what the repo already has, fetch nothing
 	DownloadOnly   bool // download-only: fetch, do not deploy
+	// LockFinalization (lock-finalization) stages the new deployment
+	// locked: shutdown leaves it staged until FinalizeDeployment.
+	LockFinalization bool
 }
 
 // RebaseOptions are the knobs of Rebase.
@@ -26,12 +29,14 @@ type RebaseOptions struct {
 	SkipPurge         bool     // keep the old ref in the repo (rpm-ostree deletes it)
 	Packages          []string // also layer these packages on the new base
 	DisallowDowngrade bool     // refuse a commit older than the current base
+	LockFinalization  bool     // see UpgradeOptions
 }
 
 // DeployOptions are the knobs of Deploy.
 type DeployOptions struct {
 	CacheOnly         bool
 	DisallowDowngrade bool // refuse a commit older than the current base
+	LockFinalization  bool // see UpgradeOptions
 }
 
 // Result says what a deploying transaction did.
@@ -53,6 +58,7 @@ func (e *Engine) Upgrade(ctx context.Context, osname string, opts UpgradeOptions
 			},
 			checkDowngrade: !opts.AllowDowngrade,
 			noChange:       "No upgrade available.",
+			lock:           opts.LockFinalization,
 		}, p)
 		if err != nil || plan == nil {
 			return err
@@ -94,6 +100,7 @@ func (e *Engine) Rebase(ctx context.Context, osname, refspec string, opts Rebase
 				return csum, err
 			},
 			checkDowngrade: opts.DisallowDowngrade,
+			lock:           opts.LockFinalization,
 			// A rebase always deploys, even onto the commit it runs.
 		}, p)
 		if err != nil {
@@ -162,6 +169,7 @@ func (e *Engine) Deploy(ctx context.Context, osname, revision string, opts Deplo
 			},
 			checkDowngrade: opts.DisallowDowngrade,
 			noChange:       "No change.",
+			lock:           opts.LockFinalization,
 		}, p)
 		if err != nil || plan == nil {
 			return err
@@ -187,6 +195,8 @@ type baseChange struct {
 	// noChange is said when neither the base nor the origin would change,
 	// and nothing is deployed then; "" deploys anyway.
 	noChange string
+	// lock stages the new deployment with its finalization locked.
+	lock bool
 }
 
 // basePlan is a new base ready to deploy.
@@ -195,6 +205,7 @@ type basePlan struct {
 	merge  *ostree.Deployment // the deployment the new one starts from
 	origin *origin.Origin     // the new deployment's origin
 	target string             // the new base commit
+	lock   bool               // stage with finalization locked
 }
 
 // prepareBase is the prologue of upgrade, rebase and deploy: find the merge
@@ -231,7 +242,7 @@ func prepareBase(ctx context.Context, s Sysroot, ch baseChange, p Progress) (*ba
 			return nil, err
 		}
 	}
-	return &basePlan{osname: ch.osname, merge: merge, origin: o, target: target}, nil
+	return &basePlan{osname: ch.osname, merge: merge, origin: o, target: target, lock: ch.lock}, nil
 }
 
 // CheckUpdate fetches enough of the newest base of osname for the cached
@@ -333,6 +344,7 @@ func (e *Engine) deployBase(ctx context.Context, s Sysroot, plan *basePlan, p Pr
 	}
 	return writeDeployment(ctx, s, newDeployment{
 		osname: plan.osname, commit: commit, base: plan.target, merge: plan.merge, origin: plan.origin,
+		lockFinalization: plan.lock,
 	}, p)
 }
 
@@ -344,12 +356,17 @@ type newDeployment struct {
 	merge  *ostree.Deployment
 	origin *origin.Origin
 	kargs  []string // nil keeps the merge deployment's kernel arguments
+	// lockFinalization keeps a staged deployment from being finalized at
+	// shutdown until FinalizeDeployment; ignored when nothing is staged.
+	lockFinalization bool
 }
 
 // writeDeployment checks out nd.commit as a new deployment with its origin,
 // /etc merged from the merge deployment, and makes it the default. Until the
 // final write the old deployment list is untouched: a failure or cancel
 // leaves at most an unreferenced directory that libostree's cleanup removes.
+// On a host booted from the sysroot the deployment is staged instead (see
+// stageDeployment).
 func writeDeployment(ctx context.Context, s Sysroot, nd newDeployment, p Progress) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
@@ -361,6 +378,12 @@ func writeDeployment(ctx context.Context, s Sysroot, nd newDeployment, p Progres
 		if err := syncBaseRefs(repo, s.Deployments(), nd.base); err != nil {
 			return Result{}, fmt.Errorf("referencing base commit: %w", err)
 		}
+	}
+	if s.BootedDeployment() != nil {
+		return stageDeployment(ctx, s, nd, p)
+	}
+	if nd.lockFinalization {
+		p.Message("Not staging (this host is not booted from the sysroot): --lock-finalization has nothing to lock.")
 	}
 	dep, err := s.DeployTree(ctx, nd.osname, nd.commit, string(nd.origin.Bytes()), nd.merge, nd.kargs)
 	if err != nil {
@@ -377,6 +400,26 @@ func writeDeployment(ctx context.Context, s Sysroot, nd newDeployment, p Progres
 		return Result{}, fmt.Errorf("updating base commit refs: %w", err)
 	}
 	p.TaskEnd("done")
+	return Result{Changed: true, Checksum: nd.commit}, nil
+}
+
+// stageDeployment is writeDeployment on a booted host: as rpm-ostree does,
+// the new deployment is staged, so that /etc is merged from the running
+// system at shutdown (ostree-finalize-staged.service) and nothing changes in
+// the boot order before then. It replaces an earlier staged deployment.
+func stageDeployment(ctx context.Context, s Sysroot, nd newDeployment, p Progress) (Result, error) {
+	dep, err := s.StageTree(context.WithoutCancel(ctx), nd.osname, nd.commit, string(nd.origin.Bytes()), nd.merge, nd.kargs, nd.lockFinalization)
+	if err != nil {
+		cleanupAfterFailure(s)
+		return Result{}, fmt.Errorf("staging commit %s: %w", nd.commit, err)
+	}
+	if err := syncBaseRefs(s.Repo(), s.Deployments()); err != nil {
+		return Result{}, fmt.Errorf("updating base commit refs: %w", err)
+	}
+	p.TaskEnd("done")
+	if nd.lockFinalization {
+		p.Message(fmt.Sprintf("Staged deployment %s with finalization locked; run `strata finalize-deployment %s` to apply it.", dep.ID(), readBase(s.Repo(), dep).checksum))
+	}
 	return Result{Changed: true, Checksum: nd.commit}, nil
 }
 

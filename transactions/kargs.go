@@ -17,6 +17,8 @@ type KargsChange struct {
 	AppendIfMissing []string
 	DeleteIfPresent []string
 	Final           string // when set, exactly these arguments (rpm-ostree's --editor)
+	// LockFinalization stages the new deployment locked (see UpgradeOptions).
+	LockFinalization bool
 }
 
 // managedKarg is set by libostree itself on every boot entry.
@@ -50,7 +52,7 @@ func (e *Engine) KernelArgs(ctx context.Context, osname string, ch KargsChange, 
 		}
 		res, err = writeDeployment(ctx, s, newDeployment{
 			osname: osname, commit: merge.Checksum, base: readBase(s.Repo(), merge).checksum,
-			merge: merge, origin: o, kargs: next,
+			merge: merge, origin: o, kargs: next, lockFinalization: ch.LockFinalization,
 		}, p)
 		return err
 	})

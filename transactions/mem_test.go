@@ -29,6 +29,7 @@ type memSysroot struct {
 	// reference -> the image commit (added with m.image).
 	registry map[string]string
 	pruned   [][]string // keep-lists PruneImages was called with
+	locked   bool       // the staged deployment's finalization is locked
 }
 
 type memRepo struct {
@@ -145,10 +146,46 @@ func (m *memSysroot) SimpleWriteDeployment(ctx context.Context, osname string, d
 	return nil
 }
 
+// WriteDeployments keeps a staged deployment only when it comes first, as
+// libostree does (which also drops the finalization lock with it).
 func (m *memSysroot) WriteDeployments(ctx context.Context, deployments []*ostree.Deployment) error {
-	m.deps = append([]*ostree.Deployment{}, deployments...)
+	m.deps = nil
+	for i, d := range deployments {
+		if !d.Staged || i == 0 {
+			m.deps = append(m.deps, d)
+		}
+	}
+	if len(m.deps) == 0 || !m.deps[0].Staged {
+		m.locked = false
+	}
 	return nil
 }
+
+// StageTree is DeployTree plus libostree's staging rules: a booted host
+// only, the new deployment first and flagged staged, replacing an earlier
+// staged one.
+func (m *memSysroot) StageTree(ctx context.Context, osname, checksum, orig string, merge *ostree.Deployment, kargs []string, locked bool) (*ostree.Deployment, error) {
+	if m.BootedDeployment() == nil {
+		return nil, errors.New("Cannot stage deployment: Not currently booted into an OSTree system")
+	}
+	dep, err := m.DeployTree(ctx, osname, checksum, orig, merge, kargs)
+	if err != nil {
+		return nil, err
+	}
+	dep.Staged = true
+	out := []*ostree.Deployment{dep}
+	for _, d := range m.deps {
+		if !d.Staged {
+			out = append(out, d)
+		}
+	}
+	m.deps = out
+	m.locked = locked
+	return dep, nil
+}
+
+func (m *memSysroot) FinalizationLocked() bool  { return m.locked }
+func (m *memSysroot) UnlockFinalization() error { m.locked = false; return nil }
 
 func (m *memSysroot) Cleanup(ctx context.Context) error { m.cleanups++; return nil }
 

@@ -40,6 +40,7 @@ type PackageChanges struct {
 	AllowInactive        bool // requests the base already satisfies are recorded, not refused
 	CacheOnly            bool
 	DownloadOnly         bool // fetch what the change needs, deploy nothing
+	LockFinalization     bool // see UpgradeOptions
 }
 
 // ChangePackages layers, unlayers or overrides packages on osname's current
@@ -65,7 +66,7 @@ func (e *Engine) ChangePackages(ctx context.Context, osname string, ch PackageCh
 		if err != nil || ch.DryRun || ch.DownloadOnly {
 			return err
 		}
-		res, err = writeDeployment(ctx, s, newDeployment{osname: osname, commit: commit, base: base, merge: merge, origin: o}, p)
+		res, err = writeDeployment(ctx, s, newDeployment{osname: osname, commit: commit, base: base, merge: merge, origin: o, lockFinalization: ch.LockFinalization}, p)
 		return err
 	})
 	return res, err

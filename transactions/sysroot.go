@@ -46,8 +46,19 @@ type Sysroot interface {
 	DeployTree(ctx context.Context, osname, checksum, origin string, merge *ostree.Deployment, kargs []string) (*ostree.Deployment, error)
 	// SimpleWriteDeployment puts dep first in the boot order.
 	SimpleWriteDeployment(ctx context.Context, osname string, dep, merge *ostree.Deployment, retainRollback bool) error
-	// WriteDeployments replaces the boot order.
+	// WriteDeployments replaces the boot order. A staged deployment stays
+	// staged when it is first in the list and is dropped otherwise.
 	WriteDeployments(ctx context.Context, deployments []*ostree.Deployment) error
+	// StageTree checks out checksum as the staged deployment (replacing any
+	// earlier one), which shutdown finalizes into the boot order unless
+	// locked; the host must be booted from the sysroot. Arguments are as
+	// for DeployTree.
+	StageTree(ctx context.Context, osname, checksum, origin string, merge *ostree.Deployment, kargs []string, locked bool) (*ostree.Deployment, error)
+	// FinalizationLocked says whether the staged deployment waits for
+	// UnlockFinalization.
+	FinalizationLocked() bool
+	// UnlockFinalization lets shutdown finalize the staged deployment.
+	UnlockFinalization() error
 	// Cleanup deletes unreferenced deployment directories and prunes the repo.
 	Cleanup(ctx context.Context) error
 
@@ -132,6 +143,13 @@ func (o *ostreeSysroot) SimpleWriteDeployment(ctx context.Context, osname string
 func (o *ostreeSysroot) WriteDeployments(ctx context.Context, deployments []*ostree.Deployment) error {
 	return o.s.WriteDeployments(ctx, deployments)
 }
+
+func (o *ostreeSysroot) StageTree(ctx context.Context, osname, checksum, origin string, merge *ostree.Deployment, kargs []string, locked bool) (*ostree.Deployment, error) {
+	return o.s.StageTree(ctx, osname, checksum, origin, merge, kargs, locked)
+}
+
+func (o *ostreeSysroot) FinalizationLocked() bool  { return o.s.FinalizationLocked() }
+func (o *ostreeSysroot) UnlockFinalization() error { return o.s.UnlockFinalization() }
 
 func (o *ostreeSysroot) Cleanup(ctx context.Context) error { return o.s.Cleanup(ctx) }
 

@@ -86,6 +86,11 @@ var commands = []*command{
 		{long: "rollback", short: 'r', help: "Remove the rollback deployment"},
 		{long: "repomd", short: 'm', help: "Remove cached rpm-md repository metadata"},
 	}},
+	{name: "finalize-deployment", params: "CHECKSUM", summary: "Unset the finalization locking state of the staged deployment and reboot", run: runFinalize, opts: []option{
+		optStateroot, optOS,
+		{long: "allow-missing-checksum", help: "Don't error out if no expected checksum is provided"},
+		{long: "allow-unlocked", help: "Don't error out if staged deployment wasn't locked"},
+	}},
 	{name: "cancel", summary: "Cancel the running transaction", run: runCancel},
 	{name: "reload", summary: "Reload the daemon's configuration and state", run: runReload},
 	installCommand, uninstallCommand,
@@ -110,7 +115,7 @@ var upgradeOptions = []option{
 var notImplemented = map[string]bool{
 	"apply-live": true, "compose": true, "initramfs": true, "initramfs-etc": true,
 	"search": true, "reset": true, "usroverlay": true, "unlock": true,
-	"finalize-deployment": true, "rpm": true,
+	"rpm":    true,
 	"remove": true, "makecache": true, "ex": true, "rebuild": true, "testutils": true,
 	"shlib-backend": true, "start-daemon": true, "scriptlet-intercept": true,
 }
@@ -456,6 +461,32 @@ func runCleanup(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 	}
 	defer c.Close()
 	txn, err := o.Cleanup(ctx, el)
+	if err != nil {
+		return 0, err
+	}
+	return exitOK, a.follow(ctx, c, txn)
+}
+
+func runFinalize(ctx context.Context, a *app, p *parsedArgs) (int, error) {
+	missing := p.flag("allow-missing-checksum")
+	switch {
+	case len(p.args) > 1:
+		return 0, &usageError{"Too many arguments passed"}
+	case len(p.args) == 0 && !missing:
+		return 0, &usageError{"Must provide expected CHECKSUM or --allow-missing-checksum"}
+	case len(p.args) == 1 && missing:
+		return 0, &usageError{"Cannot specify both CHECKSUM and --allow-missing-checksum"}
+	}
+	opts := client.FinalizeOptions{AllowMissingChecksum: missing, AllowUnlocked: p.flag("allow-unlocked"), InitiatingCommandLine: a.cmdline}
+	if len(p.args) == 1 {
+		opts.Checksum = p.args[0]
+	}
+	c, o, err := connectOS(ctx, a, p)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	txn, err := o.FinalizeDeployment(ctx, opts)
 	if err != nil {
 		return 0, err
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/sirupsen/logrus"
@@ -21,6 +22,7 @@ func main() {
 	containersRoot := flag.String("containers-root", "/", "read container image configuration (etc/containers/registries.conf, policy.json, registries.d; etc/ostree/auth.json) under this directory")
 	config := flag.String("config", daemon.DefaultConfigPath, "the daemon configuration file (rpm-ostree's keys: AutomaticUpdatePolicy, IdleExitTimeout, LockLayering)")
 	polkitTimeout := flag.Duration("polkit-timeout", daemon.DefaultPolkitTimeout, "how long to wait for polkit's answer (and the caller's authentication agent) before refusing")
+	reboot := flag.String("reboot-command", "systemctl reboot", "the command that reboots the host (split on spaces), for the reboot option and FinalizeDeployment")
 	debug := flag.Bool("debug", false, "log debug messages")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -35,7 +37,8 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	err := daemon.Run(ctx, daemon.Config{Sysroot: *sysroot, RunDir: *runDir, Log: log, ContainersRoot: *containersRoot, ConfigPath: *config, PolkitTimeout: *polkitTimeout})
+	err := daemon.Run(ctx, daemon.Config{Sysroot: *sysroot, RunDir: *runDir, Log: log, ContainersRoot: *containersRoot, ConfigPath: *config,
+		PolkitTimeout: *polkitTimeout, RebootCommand: strings.Fields(*reboot)})
 	if err != nil {
 		log.WithError(err).Error("stratad failed")
 		os.Exit(1)

@@ -90,6 +90,11 @@ type env struct {
 	containersRoot string
 	// daemonArgs are extra stratad arguments (e.g. --config=…).
 	daemonArgs []string
+	// booted runs the daemon on the host booted from its deployment
+	// (fixture.StartBootedDaemon); rebooted is then the file its reboot
+	// command creates instead of rebooting.
+	booted   bool
+	rebooted string
 }
 
 type envOptions struct {
@@ -106,6 +111,10 @@ type envOptions struct {
 	// polkit lets the bus host a polkitd (fixture.PolkitBusPolicy); the
 	// test starts it with its own rules (see polkit_test.go).
 	polkit bool
+	// booted runs the daemon in a mount namespace where the host's
+	// deployment is "/" (fixture.StartBootedDaemon): libostree sees a
+	// booted host, so deployments are staged.
+	booted bool
 }
 
 func newEnv(t *testing.T, opts envOptions) *env {
@@ -134,7 +143,11 @@ func newEnv(t *testing.T, opts envOptions) *env {
 		t.Fatalf("starting bus: %v", err)
 	}
 	t.Cleanup(func() { bus.Stop() })
-	e := &env{t: t, ctx: ctx, dir: dir, host: host, bus: bus}
+	e := &env{t: t, ctx: ctx, dir: dir, host: host, bus: bus, booted: opts.booted}
+	if opts.booted {
+		e.rebooted = filepath.Join(dir, "rebooted")
+		e.daemonArgs = append(e.daemonArgs, "--reboot-command=touch "+e.rebooted)
+	}
 	if opts.packages {
 		repo, err := fixture.BuildPackageRepo(ctx, filepath.Join(dir, "pkgs"))
 		if err != nil {
@@ -174,7 +187,13 @@ func (e *env) startDaemon() {
 	if e.containersRoot != "" {
 		extra = append(extra, "--containers-root="+e.containersRoot)
 	}
-	d, err := fixture.StartDaemon(e.ctx, bins.stratad, e.bus, e.host.Sysroot, e.runDir, nil, extra...)
+	var d *fixture.Daemon
+	var err error
+	if e.booted {
+		d, err = fixture.StartBootedDaemon(e.ctx, bins.stratad, e.bus, e.host, e.runDir, nil, extra...)
+	} else {
+		d, err = fixture.StartDaemon(e.ctx, bins.stratad, e.bus, e.host.Sysroot, e.runDir, nil, extra...)
+	}
 	if err != nil {
 		e.t.Fatalf("starting stratad: %v", err)
 	}
