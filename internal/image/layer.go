@@ -131,6 +131,13 @@ func (u *unpacker) metadata() map[string]any {
 
 // entryError names the path and the layer, so a refused image says where.
 func (u *unpacker) entryError(name, format string, args ...any) error {
+	// Keep a cancellation recognisable (errors.Is(err, context.Canceled)):
+	// callers tell an interrupted pull from a bad layer by it.
+	for _, a := range args {
+		if err, ok := a.(error); ok && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+			return fmt.Errorf("layer %s: %q: %w", u.digest, name, err)
+		}
+	}
 	return fmt.Errorf("layer %s: %q %s", u.digest, name, fmt.Sprintf(format, args...))
 }
 
