@@ -6,6 +6,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/strata-os/strata/client"
 	"github.com/strata-os/strata/tests/fixture"
 )
 
@@ -119,5 +120,63 @@ func TestUnsupportedAndExperimental(t *testing.T) {
 		if code == 0 || !strings.Contains(stderr, "not supported") {
 			t.Errorf("strata %v: exit %d, want a clear refusal\n%s", args, code, stderr)
 		}
+	}
+}
+
+// TestRebaseAndDeployPreviews fetches previews through the daemon and reads
+// them back, as Cockpit does before it offers a rebase or a deploy.
+func TestRebaseAndDeployPreviews(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	c, err := client.ConnectAddress(e.ctx, e.bus.Address, "e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	o, err := c.OS(e.ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj := c.Conn().Object(busName, osPath)
+	cached := func(method, arg string) map[string]dbus.Variant {
+		t.Helper()
+		var diff []any
+		var details map[string]dbus.Variant
+		if err := obj.Call("org.projectatomic.rpmostree1.OS."+method, 0, arg, []string{}).Store(&diff, &details); err != nil {
+			t.Fatalf("%s(%s): %v", method, arg, err)
+		}
+		return details
+	}
+	develRefspec := fixture.Remote + ":" + fixture.DevelRef
+	if d := cached("GetCachedRebaseRpmDiff", develRefspec); len(d) != 0 {
+		t.Errorf("rebase preview before fetching = %v, want empty", d)
+	}
+	txn, err := o.DownloadRebaseRpmDiff(e.ctx, develRefspec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.Run(e.ctx, nil); err != nil {
+		t.Fatalf("DownloadRebaseRpmDiff: %v", err)
+	}
+	if d := cached("GetCachedRebaseRpmDiff", develRefspec); d["version"].Value() != "10.0" || d["origin"].Value() != develRefspec {
+		t.Errorf("rebase preview = %v, want version 10.0 of %s", d, develRefspec)
+	}
+
+	txn, err = o.DownloadDeployRpmDiff(e.ctx, "version=1.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.Run(e.ctx, nil); err != nil {
+		t.Fatalf("DownloadDeployRpmDiff: %v", err)
+	}
+	if d := cached("GetCachedDeployRpmDiff", "1.0"); d["version"].Value() != "1.0" {
+		t.Errorf("deploy preview = %v, want version 1.0", d)
+	}
+
+	txn, err = o.ClearRollbackTarget(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.Run(e.ctx, nil); err != nil {
+		t.Fatalf("ClearRollbackTarget: %v", err)
 	}
 }
