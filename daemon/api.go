@@ -79,6 +79,19 @@ var osInterface = introspect.Interface{
 		method("Cleanup", in("as", "elements"), out("s", txAddr)),
 		method("DownloadUpdateRpmDiff", out("s", txAddr)),
 		method("AutomaticUpdateTrigger", in("a{sv}", "options"), out("b", "enabled"), out("s", txAddr)),
+		method("ClearRollbackTarget", in("a{sv}", "options"), out("s", txAddr)),
+		method("GetCachedRebaseRpmDiff", in("s", "refspec"), in("as", "packages"), out("a(sua{sv})", "result"), out("a{sv}", "details")),
+		method("DownloadRebaseRpmDiff", in("s", "refspec"), in("as", "packages"), out("s", txAddr)),
+		method("GetCachedDeployRpmDiff", in("s", "revision"), in("as", "packages"), out("a(sua{sv})", "result"), out("a{sv}", "details")),
+		method("DownloadDeployRpmDiff", in("s", "revision"), in("as", "packages"), out("s", txAddr)),
+		method("SetInitramfsState", in("b", "regenerate"), in("as", "args"), in("a{sv}", "options"), out("s", txAddr)),
+		method("InitramfsEtc", in("as", "track"), in("as", "untrack"), in("b", "untrack_all"), in("b", "force_sync"),
+			in("a{sv}", "options"), out("s", txAddr)),
+		method("ModifyYumRepo", in("s", "repo_id"), in("a{ss}", "settings"), out("s", txAddr)),
+		method("ListRepos", out("aa{sv}", "repos")),
+		method("WhatProvides", in("as", "provides"), out("aa{sv}", "packages")),
+		method("GetPackages", in("as", "names"), out("aa{sv}", "packages")),
+		method("Search", in("as", "names"), out("aa{sv}", "packages")),
 		method("PkgChange", in("a{sv}", "options"), in("as", "packages_added"), in("as", "packages_removed"), out("s", txAddr)),
 		method("UpdateDeployment", in("a{sv}", "modifiers"), in("a{sv}", "options"), out("s", txAddr)),
 		method("RefreshMd", in("a{sv}", "options"), out("s", txAddr)),
@@ -90,6 +103,16 @@ var osInterface = introspect.Interface{
 		method("FinalizeDeployment", in("a{sv}", "options"), out("s", txAddr)),
 		// strata's own (see ListDeploymentPackages in packages.go).
 		method("ListDeploymentPackages", in("s", "deployid"), out("a(sstsss)", "packages")),
+	},
+}
+
+var osExperimentalInterface = introspect.Interface{
+	Name: OSExperimentalIface,
+	Methods: []introspect.Method{
+		method("Moo", in("b", "utf8"), out("s", "result")),
+		method("LiveFs", in("a{sv}", "options"), out("s", txAddr)),
+		// Its reply carries file descriptors only, outside the signature.
+		method("DownloadPackages", in("as", "queries"), in("s", "source")),
 	},
 }
 

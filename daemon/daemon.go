@@ -94,6 +94,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := d.exportSysroot(); err != nil {
 		return err
 	}
+	if err := d.exportObjectManager(); err != nil {
+		return err
+	}
 	d.loadHostConfig()
 	if err := d.refresh(ctx, true); err != nil {
 		return err
@@ -203,13 +206,14 @@ func (d *Daemon) exportTree() error {
 		"/":                  {"org"},
 		"/org":               {"projectatomic"},
 		"/org/projectatomic": {"rpmostree1"},
-		string(basePath):     children,
 	} {
 		if err := d.exportIntrospection(dbus.ObjectPath(path), node(kids)); err != nil {
 			return err
 		}
 	}
-	return nil
+	base := node(children)
+	base.Interfaces = []introspect.Interface{objectManagerInterface} // no properties there
+	return d.exportIntrospection(basePath, base)
 }
 
 func (d *Daemon) exportIntrospection(path dbus.ObjectPath, n *introspect.Node) error {

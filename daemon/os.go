@@ -32,6 +32,9 @@ func (d *Daemon) ensureOS(name string) error {
 	if err := d.conn.Export(o, path, OSIface); err != nil {
 		return err
 	}
+	if err := d.conn.Export(&osExperimental{o: o}, path, OSExperimentalIface); err != nil {
+		return err
+	}
 	props, err := exportProperties(d.conn, path, OSIface, map[string]any{
 		"BootedDeployment":       dict{},
 		"DefaultDeployment":      dict{},
@@ -44,13 +47,17 @@ func (d *Daemon) ensureOS(name string) error {
 		return err
 	}
 	o.props = props
-	if err := d.exportIntrospection(path, node(nil, osInterface)); err != nil {
+	if err := d.exportIntrospection(path, node(nil, osInterface, osExperimentalInterface)); err != nil {
 		return err
 	}
 	d.mu.Lock()
 	d.osObjects[name] = o
 	d.mu.Unlock()
-	return d.exportTree()
+	if err := d.exportTree(); err != nil {
+		return err
+	}
+	d.announce(path, o.managed())
+	return nil
 }
 
 func (o *osObject) update(st osState) {

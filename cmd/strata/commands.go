@@ -97,6 +97,7 @@ var commands = []*command{
 	{name: "pkg-add", summary: "Same as install", hidden: true, params: installCommand.params, opts: installCommand.opts, run: runInstall},
 	{name: "pkg-remove", summary: "Same as uninstall", hidden: true, params: uninstallCommand.params, opts: uninstallCommand.opts, run: runUninstall},
 	overrideCommand, refreshMdCommand, dbCommand, kargsCommand, composeCommand,
+	searchCommand, initramfsCommand, initramfsEtcCommand, usroverlayCommand,
 }
 
 var upgradeOptions = []option{
@@ -113,8 +114,8 @@ var upgradeOptions = []option{
 // notImplemented are rpm-ostree commands strata does not have yet; they get
 // a clear message instead of "Unknown command".
 var notImplemented = map[string]bool{
-	"apply-live": true, "compose": true, "initramfs": true, "initramfs-etc": true,
-	"search": true, "reset": true, "usroverlay": true, "unlock": true,
+	"apply-live": true, "compose": true,
+	"reset": true, "unlock": true,
 	"rpm":    true,
 	"remove": true, "makecache": true, "ex": true, "rebuild": true, "testutils": true,
 	"shlib-backend": true, "start-daemon": true, "scriptlet-intercept": true,

@@ -1,0 +1,115 @@
+package client
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/godbus/dbus/v5"
+)
+
+// AvailablePackage is one package of a repo query (Search, WhatProvides,
+// GetPackages), as rpm-ostree's daemon describes it.
+type AvailablePackage struct {
+	Key      string // what matched it: the name asked for, or Search's match group
+	Name     string
+	Epoch    uint64
+	Version  string
+	Arch     string
+	NEVRA    string
+	EVR      string
+	Summary  string
+	RepoName string
+}
+
+// Search finds packages in the cached repo metadata by name and summary.
+func (o *OS) Search(ctx context.Context, terms []string) ([]AvailablePackage, error) {
+	return o.packageQuery(ctx, "Search", terms)
+}
+
+// WhatProvides lists the newest package of each arch providing one of deps.
+func (o *OS) WhatProvides(ctx context.Context, deps []string) ([]AvailablePackage, error) {
+	return o.packageQuery(ctx, "WhatProvides", deps)
+}
+
+// GetPackages lists the newest package of each arch for each name.
+func (o *OS) GetPackages(ctx context.Context, names []string) ([]AvailablePackage, error) {
+	return o.packageQuery(ctx, "GetPackages", names)
+}
+
+func (o *OS) packageQuery(ctx context.Context, method string, args []string) ([]AvailablePackage, error) {
+	var raw []map[string]dbus.Variant
+	if err := o.obj.CallWithContext(ctx, OSInterface+"."+method, 0, args).Store(&raw); err != nil {
+		return nil, fmt.Errorf("%s: %w", method, err)
+	}
+	out := make([]AvailablePackage, 0, len(raw))
+	for _, d := range raw {
+		p := AvailablePackage{}
+		for key, dst := range map[string]*string{"key": &p.Key, "name": &p.Name, "version": &p.Version, "arch": &p.Arch,
+			"nevra": &p.NEVRA, "evr": &p.EVR, "summary": &p.Summary, "reponame": &p.RepoName} {
+			*dst, _ = d[key].Value().(string)
+		}
+		p.Epoch, _ = d["epoch"].Value().(uint64)
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// Repo is one configured rpm-md repository.
+type Repo struct {
+	ID, Description            string
+	Enabled, IsDevel, IsSource bool
+}
+
+// ListRepos lists the repos configured for this stateroot.
+func (o *OS) ListRepos(ctx context.Context) ([]Repo, error) {
+	var raw []map[string]dbus.Variant
+	if err := o.obj.CallWithContext(ctx, OSInterface+".ListRepos", 0).Store(&raw); err != nil {
+		return nil, fmt.Errorf("ListRepos: %w", err)
+	}
+	out := make([]Repo, 0, len(raw))
+	for _, d := range raw {
+		r := Repo{}
+		r.ID, _ = d["id"].Value().(string)
+		r.Description, _ = d["description"].Value().(string)
+		r.Enabled, _ = d["is-enabled"].Value().(bool)
+		r.IsDevel, _ = d["is-devel"].Value().(bool)
+		r.IsSource, _ = d["is-source"].Value().(bool)
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// ClearRollbackTarget removes the rollback deployment (the older form of
+// Cleanup with "rollback-deploy").
+func (o *OS) ClearRollbackTarget(ctx context.Context) (*Transaction, error) {
+	return o.start(ctx, "ClearRollbackTarget", map[string]dbus.Variant{})
+}
+
+// DownloadRebaseRpmDiff fetches what a rebase preview of refspec needs.
+func (o *OS) DownloadRebaseRpmDiff(ctx context.Context, refspec string) (*Transaction, error) {
+	return o.start(ctx, "DownloadRebaseRpmDiff", refspec, []string{})
+}
+
+// DownloadDeployRpmDiff fetches what a deploy preview of revision needs.
+func (o *OS) DownloadDeployRpmDiff(ctx context.Context, revision string) (*Transaction, error) {
+	return o.start(ctx, "DownloadDeployRpmDiff", revision, []string{})
+}
+
+// SetInitramfsState asks for client-side initramfs regeneration on or off.
+func (o *OS) SetInitramfsState(ctx context.Context, regenerate bool, args []string) (*Transaction, error) {
+	if args == nil {
+		args = []string{}
+	}
+	return o.start(ctx, "SetInitramfsState", regenerate, args, map[string]dbus.Variant{})
+}
+
+// InitramfsEtc changes which /etc files are tracked into the initramfs.
+func (o *OS) InitramfsEtc(ctx context.Context, track, untrack []string, untrackAll, forceSync bool) (*Transaction, error) {
+	if track == nil {
+		track = []string{}
+	}
+	if untrack == nil {
+		untrack = []string{}
+	}
+	return o.start(ctx, "InitramfsEtc", track, untrack, untrackAll, forceSync, map[string]dbus.Variant{})
+}

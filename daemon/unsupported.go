@@ -1,0 +1,76 @@
+package daemon
+
+import (
+	"github.com/godbus/dbus/v5"
+)
+
+// Members strata serves with rpm-ostree's signatures but cannot carry out
+// yet. Each one authorizes first, exactly as a working one would (an
+// unprivileged caller learns nothing, not even that it is unsupported),
+// then answers org.freedesktop.DBus.Error.NotSupported saying what to do.
+
+const actionRepoModify = actionPrefix + "repo-modify"
+
+// SetInitramfsState would turn client-side initramfs regeneration on or off.
+func (o *osObject) SetInitramfsState(sender dbus.Sender, regenerate bool, args []string, options map[string]dbus.Variant) (string, *dbus.Error) {
+	if _, derr := o.d.gate(sender, actionBootconfig); derr != nil {
+		return "", derr
+	}
+	return "", notSupported("regenerating the initramfs on the host is not supported by strata yet; the deployment keeps the initramfs its base image ships")
+}
+
+// InitramfsEtc would track /etc files into the initramfs.
+func (o *osObject) InitramfsEtc(sender dbus.Sender, track, untrack []string, untrackAll, forceSync bool, options map[string]dbus.Variant) (string, *dbus.Error) {
+	if _, derr := o.d.gate(sender, actionBootconfig); derr != nil {
+		return "", derr
+	}
+	return "", notSupported("tracking /etc files in the initramfs is not supported by strata yet; ship them in the base image's initramfs instead")
+}
+
+// ModifyYumRepo would change a setting of a repo in /etc/yum.repos.d.
+func (o *osObject) ModifyYumRepo(sender dbus.Sender, repoID string, settings map[string]string) (string, *dbus.Error) {
+	if _, derr := o.d.gate(sender, actionRepoModify); derr != nil {
+		return "", derr
+	}
+	return "", notSupported("modifying repos through the daemon is not supported by strata yet; edit /etc/yum.repos.d/*.repo (e.g. enabled=0) and run `strata refresh-md`")
+}
+
+// osExperimental serves org.projectatomic.rpmostree1.OSExperimental on the
+// same object path as the OS interface.
+type osExperimental struct{ o *osObject }
+
+// Moo answers as rpm-ostree's does (a cow), so its `ex moo`-style checks
+// of a live daemon work: one emoji in UTF-8, else a drawing in ASCII.
+func (e *osExperimental) Moo(utf8 bool) (string, *dbus.Error) {
+	if utf8 {
+		return "🐄\n", nil
+	}
+	return asciiCow, nil
+}
+
+// asciiCow is strata's own drawing.
+const asciiCow = `
+      ____
+     /    \____
+    | o  o     |~
+     \ ww /-||-|
+      ''  ||  ||   moo
+`
+
+// LiveFs would apply the pending deployment to the running system.
+// Experimental members are for root only, as with no polkit action named.
+func (e *osExperimental) LiveFs(sender dbus.Sender, options map[string]dbus.Variant) (string, *dbus.Error) {
+	if _, derr := e.o.d.gate(sender); derr != nil {
+		return "", derr
+	}
+	return "", notSupported("applying a deployment live (usroverlay/apply-live) is not supported by strata; reboot into the new deployment instead")
+}
+
+// DownloadPackages would fetch packages and hand them back as file
+// descriptors, which this daemon's bus connection does not pass.
+func (e *osExperimental) DownloadPackages(sender dbus.Sender, queries []string, source string) *dbus.Error {
+	if _, derr := e.o.d.gate(sender); derr != nil {
+		return derr
+	}
+	return notSupported("downloading packages through the daemon is not supported by strata yet (it would return file descriptors); fetch them with `dnf download`")
+}
