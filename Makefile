@@ -16,7 +16,8 @@ GOTAGS  := containers_image_openpgp
 DEBS := gcc pkgconf ostree libostree-dev libglib2.0-dev libglib2.0-bin rpm createrepo-c \
         bubblewrap busybox-static dbus-daemon dbus-bin systemd polkitd libsolv-dev libsolvext-dev jq \
         docker-registry umoci buildah skopeo gnupg libgpgme-dev sqlite3 \
-        qemu-system-x86 ostree-boot cpio kmod e2fsprogs
+        qemu-system-x86 ostree-boot cpio kmod e2fsprogs \
+        cockpit-ws cockpit-bridge chromium
 
 .PHONY: all build deps test test-vm demo bench install clean fmt vet
 
@@ -45,9 +46,15 @@ test: deps build
 test-vm: deps build
 	STRATA_BIN=$(CURDIR)/$(BIN) $(GO) test -tags '$(GOTAGS)' -count=1 -timeout 20m -run 'TestVM' -v ./tests/e2e
 
+# COCKPIT=1 serves the demo host to a browser through strata's Cockpit page
+# (cockpit-ws on 127.0.0.1:$(COCKPIT_PORT), no login) until Ctrl-C, instead of
+# the command-line walkthrough.
+COCKPIT      ?=
+COCKPIT_PORT ?= 9090
 demo: deps build
 	$(GO) run -tags '$(GOTAGS)' ./tests/demo -strata $(BIN)/strata -stratad $(BIN)/stratad \
-		-policy dbus-policy/org.projectatomic.rpmostree1.conf
+		-policy dbus-policy/org.projectatomic.rpmostree1.conf \
+		$(if $(COCKPIT),-cockpit cockpit -cockpit-port $(COCKPIT_PORT))
 
 # Benchmarks: ratios against baselines timed in the same run (bench/README.md).
 # The bench installs Debian's dnf itself if it is missing (depsolve baseline).
@@ -72,6 +79,9 @@ install: build
 	ln -sf stratad.service $(DESTDIR)$(PREFIX)/lib/systemd/system/rpm-ostreed.service
 	ln -sf strata-automatic.service $(DESTDIR)$(PREFIX)/lib/systemd/system/rpm-ostreed-automatic.service
 	ln -sf strata-automatic.timer $(DESTDIR)$(PREFIX)/lib/systemd/system/rpm-ostreed-automatic.timer
+	# The Cockpit page (cockpit-ws finds it under share/cockpit/strata).
+	for f in cockpit/*.json cockpit/*.html cockpit/*.js cockpit/*.css; do \
+		install -D -m 0644 $$f $(DESTDIR)$(PREFIX)/share/cockpit/strata/$${f#cockpit/}; done
 	# The commented default configuration; an administrator's file is kept.
 	[ -e $(DESTDIR)/etc/rpm-ostreed.conf ] || install -D -m 0644 config/rpm-ostreed.conf $(DESTDIR)/etc/rpm-ostreed.conf
 

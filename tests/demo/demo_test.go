@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -176,6 +179,75 @@ func TestWalkthroughCancelled(t *testing.T) {
 	var out bytes.Buffer
 	if err := run(ctx, cfg, &out); err == nil {
 		t.Fatalf("cancelled run succeeded:\n%s", out.String())
+	}
+	if l := leftovers(t, tmp); len(l) != 0 {
+		t.Errorf("temp dir left behind: %v", l)
+	}
+}
+
+// syncBuffer is a bytes.Buffer the demo writes to while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestCockpitMode: `make demo COCKPIT=1` serves the page for the demo host
+// at the address it prints, until cancelled, then cleans up.
+func TestCockpitMode(t *testing.T) {
+	cfg, tmp := setup(t)
+	cfg.strata, cfg.stratad = os.Getenv(realStrataEnv), os.Getenv(realStratadEnv)
+	cfg.policies = []string{"../../dbus-policy/org.projectatomic.rpmostree1.conf"}
+	cfg.cockpit, cfg.cockpitPort = "../../cockpit", 0
+	ctx, cancel := context.WithCancel(testContext(t))
+	defer cancel()
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, &out) }()
+
+	var url string
+	for url == "" {
+		for _, line := range strings.Split(out.String(), "\n") {
+			if rest, ok := strings.CutPrefix(line, "#   http://"); ok {
+				url = "http://" + strings.TrimSpace(rest)
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("demo ended before serving the page: %v\n%s", err, out.String())
+		case <-ctx.Done():
+			t.Fatalf("no page address printed:\n%s", out.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	for _, u := range []string{url, strings.TrimSuffix(url, "strata/index.html") + "base1/cockpit.js"} {
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %s", u, resp.Status)
+		}
+		if strings.HasSuffix(u, "index.html") && !strings.Contains(string(body), "strata.js") {
+			t.Errorf("GET %s is not strata's page:\n%s", u, body)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("demo after Ctrl-C: %v\n%s", err, out.String())
 	}
 	if l := leftovers(t, tmp); len(l) != 0 {
 		t.Errorf("temp dir left behind: %v", l)

@@ -4,6 +4,10 @@
 // system bus and stratad on it, and runs strata commands as a user would,
 // printing each command and its output.
 //
+// With -cockpit it serves the same demo host to a browser through strata's
+// Cockpit page (cockpit-ws on loopback) until Ctrl-C, instead of the
+// walkthrough.
+//
 // It owns nothing but this walkthrough; everything it runs is real and lives
 // in tests/fixture. It always stops its processes and removes its temp dir,
 // also on Ctrl-C.
@@ -72,6 +76,11 @@ type config struct {
 	verbose         bool
 	keep            bool
 	cacheDir        string // fixture cache; "" = the fixture's default
+	// cockpit, when set, is the Cockpit page (the repo's cockpit/): instead
+	// of the walkthrough, the demo host is served to a browser through
+	// cockpit-ws on 127.0.0.1:cockpitPort (0: any free port) until Ctrl-C.
+	cockpit     string
+	cockpitPort int
 }
 
 func main() {
@@ -83,6 +92,8 @@ func main() {
 	flag.BoolVar(&cfg.verbose, "v", false, "copy the daemon's log to stderr as it runs")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temp dir (for poking at the host afterwards)")
 	flag.StringVar(&cfg.cacheDir, "fixture-cache", "", "where the fixture keeps its golden host (default: the system temp dir)")
+	flag.StringVar(&cfg.cockpit, "cockpit", "", "serve this Cockpit page (cockpit/) for the demo host through cockpit-ws until Ctrl-C, instead of the walkthrough")
+	flag.IntVar(&cfg.cockpitPort, "cockpit-port", 9090, "loopback port of cockpit-ws with -cockpit")
 	flag.Parse()
 	for _, p := range strings.Split(policy, ",") {
 		if p != "" {
@@ -167,6 +178,10 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 	fmt.Fprintf(out, "# demo host ready in %v: sysroot %s, remote %s (%s carries 2.0),\n# registry %s (os:stable is OS 1.0 as a container image)\n\n",
 		time.Since(start).Round(time.Millisecond), host.Sysroot, host.RemoteURL, fixture.StableRef, images.reg.Addr)
 
+	if cfg.cockpit != "" {
+		return serveCockpit(ctx, cfg, bus, filepath.Join(tmp, "cockpit"), images.ref, out)
+	}
+
 	for _, s := range demoSteps(images.ref, images.pushNext) {
 		if s.before != nil {
 			if err := s.before(ctx); err != nil {
@@ -180,7 +195,39 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 		}
 	}
 	fmt.Fprintln(out, "# demo finished")
+	fmt.Fprintln(out, "# To drive a fresh demo host from strata's Cockpit page in a browser instead, run:")
+	fmt.Fprintln(out, "#   make demo COCKPIT=1")
+	fmt.Fprintln(out, "# and open the address it prints (cockpit-ws on 127.0.0.1:9090, no login).")
 	return nil
+}
+
+// serveCockpit runs cockpit-ws for the demo host and waits for Ctrl-C: the
+// page talks to this demo's stratad over its private bus, as on a host.
+func serveCockpit(ctx context.Context, cfg config, bus *fixture.Bus, dir, image string, out io.Writer) error {
+	page, err := filepath.Abs(cfg.cockpit)
+	if err != nil {
+		return err
+	}
+	c, err := fixture.StartCockpit(ctx, bus, dir, fixture.CockpitOptions{Package: page, Port: cfg.cockpitPort})
+	if err != nil {
+		return err
+	}
+	defer c.Stop()
+	fmt.Fprintf(out, "# strata's Cockpit page for the demo host: open\n#\n#   %s\n#\n", c.URL)
+	fmt.Fprintf(out, "# (cockpit-ws listens on 127.0.0.1 only; from another machine: ssh -L %s:127.0.0.1:%s THIS-HOST)\n",
+		strings.TrimPrefix(c.Base, "http://127.0.0.1:"), strings.TrimPrefix(c.Base, "http://127.0.0.1:"))
+	fmt.Fprintf(out, "# Try: Check for updates (2.0 waits on the remote), Update, Roll back, install demo-extra,\n")
+	fmt.Fprintf(out, "# install no-such-package (an error), or rebase to %s\n", image)
+	fmt.Fprintf(out, "# or to %s:%s. strata commands against this host: DBUS_SYSTEM_BUS_ADDRESS=%s bin/strata status\n",
+		fixture.Remote, fixture.DevelRef, bus.Address)
+	fmt.Fprintln(out, "# Press Ctrl-C to stop cockpit-ws and the demo host.")
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(out, "# stopping")
+		return nil
+	case <-c.Done():
+		return fmt.Errorf("cockpit-ws exited:\n%s", tail(c.Log(), 20))
+	}
 }
 
 // imageRegistry is the demo's loopback registry and the configuration
