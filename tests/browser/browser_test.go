@@ -91,9 +91,20 @@ type world struct {
 	daemon  *fixture.Daemon
 	cockpit *fixture.Cockpit
 	shots   string
+	image   string // the registry's OS image, with worldOptions.registry
 }
 
-func newWorld(t *testing.T) *world {
+// worldOptions shape a world beyond the plain demo host.
+type worldOptions struct {
+	// booted runs stratad on the host booted from its deployment
+	// (fixture.StartBootedDaemon), so new deployments are staged.
+	booted bool
+	// registry serves the host's OS 1.0 as the container image os:stable
+	// from a loopback registry stratad trusts; world.image names it.
+	registry bool
+}
+
+func newWorld(t *testing.T, opts worldOptions) *world {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	t.Cleanup(cancel)
@@ -134,7 +145,28 @@ func newWorld(t *testing.T) *world {
 		t.Fatalf("starting polkitd: %v", err)
 	}
 	t.Cleanup(func() { pk.Stop() })
-	d, err := fixture.StartDaemon(ctx, bins.stratad, bus, host.Sysroot, filepath.Join(w.dir, "run"), nil)
+	// Transaction sockets live in the run dir and must fit a sun_path:
+	// not under the test's long temp dir.
+	runDir, err := os.MkdirTemp("", "strata-run-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(runDir) })
+	var extra []string
+	if opts.registry {
+		extra = append(extra, "--containers-root="+w.startRegistry())
+	}
+	var d *fixture.Daemon
+	if opts.booted {
+		extra = append(extra, "--reboot-command=true")
+		// The booted namespace sees the host's temp dir but not the
+		// worktree's bin/: run a copy from there.
+		stratad := filepath.Join(runDir, "stratad")
+		copyExecutable(t, bins.stratad, stratad)
+		d, err = fixture.StartBootedDaemon(ctx, stratad, bus, host, runDir, nil, extra...)
+	} else {
+		d, err = fixture.StartDaemon(ctx, bins.stratad, bus, host.Sysroot, runDir, nil, extra...)
+	}
 	if err != nil {
 		t.Fatalf("starting stratad: %v", err)
 	}
@@ -147,6 +179,45 @@ func newWorld(t *testing.T) *world {
 	w.daemon = d
 	w.cockpit = w.startCockpit(0)
 	return w
+}
+
+// startRegistry starts a loopback registry serving the host's OS 1.0 as
+// os:stable (built with umoci, pushed with skopeo), sets w.image to its
+// reference, and returns the containers root whose registries.conf lets
+// stratad pull from it over plain HTTP.
+func (w *world) startRegistry() string {
+	w.t.Helper()
+	regDir := filepath.Join(w.dir, "registry")
+	if err := os.MkdirAll(regDir, 0o755); err != nil {
+		w.t.Fatal(err)
+	}
+	reg, err := fixture.StartRegistry(w.ctx, regDir)
+	if err != nil {
+		w.t.Fatalf("starting registry: %v", err)
+	}
+	w.t.Cleanup(func() { reg.Stop() })
+	conf, err := reg.WriteRegistriesConf()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	root := filepath.Join(w.dir, "containers")
+	confDir := filepath.Join(root, "etc", "containers")
+	if err := os.MkdirAll(confDir, 0o755); err != nil {
+		w.t.Fatal(err)
+	}
+	if err := os.Rename(conf, filepath.Join(confDir, "registries.conf")); err != nil {
+		w.t.Fatal(err)
+	}
+	src, err := w.host.BuildOSImage(w.ctx, filepath.Join(w.dir, "layout"), "1.0", "1.0",
+		map[string]string{"org.opencontainers.image.version": "1.0"})
+	if err != nil {
+		w.t.Fatalf("building the OS image: %v", err)
+	}
+	if _, err := reg.Push(w.ctx, src, "os:stable"); err != nil {
+		w.t.Fatalf("pushing the OS image: %v", err)
+	}
+	w.image = "ostree-unverified-registry:" + reg.Addr + "/os:stable"
+	return root
 }
 
 // startCockpit runs cockpit-ws (and so the bridge) as uid.
@@ -330,6 +401,17 @@ func (w *world) strata(args ...string) string {
 	return out
 }
 
+func copyExecutable(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {
@@ -342,7 +424,7 @@ func tail(s string, n int) string {
 // step is a real transaction on the demo host, checked in the page and
 // with the CLI.
 func TestCockpitPage(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(t, worldOptions{registry: true})
 	tab := w.browser()
 
 	// Load: the deployment list appears within a second of navigation.
@@ -462,13 +544,50 @@ func TestCockpitPage(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS("#cleanup-what"), "rollback"),
 		chromedp.Click(chromedp.CSS("#cleanup")))
 	w.waitJS(tab, "one deployment fewer", fmt.Sprintf(`document.querySelectorAll("#deployments .deployment").length === %d`, before-1))
+
+	// Rebase onto the same OS as a container image: the card shows the
+	// image reference and the digest it was pulled at.
+	w.mustSucceed(tab, "rebasing to the container image",
+		chromedp.SetValue(chromedp.CSS("#rebase-target"), w.image),
+		chromedp.Click(chromedp.CSS("#rebase")))
+	w.waitJS(tab, "the image deployment", fmt.Sprintf(`(() => {
+		const c = document.querySelector("#deployments .deployment");
+		const digest = c.querySelector("dd.digest");
+		return c.querySelector("dd.origin").textContent === %q && digest && digest.textContent.startsWith("sha256:"); })()`, w.image))
+	if log := w.text(tab, "#progress-log"); !strings.Contains(log, "layer") {
+		t.Errorf("the image rebase showed no layer progress: %q", log)
+	}
+	w.screenshot(tab, "07-image")
+}
+
+// TestCockpitPageStaged: on a booted host an update is staged; the page
+// labels the staged and the booted deployment, and cleans the staged one up.
+func TestCockpitPageStaged(t *testing.T) {
+	w := newWorld(t, worldOptions{booted: true})
+	tab := w.browser()
+	w.run(tab, "loading the page", chromedp.Navigate(w.cockpit.URL),
+		chromedp.WaitVisible(chromedp.CSS("#deployments .deployment")))
+	if cs := w.cards(tab); len(cs) != 1 || cs[0].Roles != "booted" {
+		t.Fatalf("deployments on load: %+v, want one booted deployment", cs)
+	}
+	w.mustSucceed(tab, "upgrading", chromedp.Click(chromedp.CSS("#upgrade")))
+	w.waitJS(tab, "the staged deployment", `document.querySelectorAll("#deployments .deployment").length === 2`)
+	cs := w.cards(tab)
+	if cs[0].Roles != "staged" || cs[0].Version != "2.0" || cs[1].Roles != "booted" || cs[1].Version != "1.0" {
+		t.Errorf("after upgrade on a booted host: %+v, want staged 2.0 then booted 1.0", cs)
+	}
+	w.screenshot(tab, "staged")
+	w.mustSucceed(tab, "removing the staged deployment",
+		chromedp.SetValue(chromedp.CSS("#cleanup-what"), "pending"),
+		chromedp.Click(chromedp.CSS("#cleanup")))
+	w.waitJS(tab, "the staged deployment to go", `document.querySelectorAll("#deployments .deployment").length === 1`)
 }
 
 // TestCockpitPageUnauthorized: Cockpit running as a user polkit says no to
 // shows the deployments (reading needs no authorization) and, for a change,
 // a clear "not authorized" error instead of a silent failure.
 func TestCockpitPageUnauthorized(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(t, worldOptions{})
 	c := w.startCockpit(nobody)
 	tab := w.browser()
 	w.run(tab, "loading the page as nobody", chromedp.Navigate(c.URL),
