@@ -101,6 +101,8 @@ class Page {
         this.sysroot = this.client.proxy(SYSROOT_IFACE, SYSROOT_PATH);
         this.os = null; // the proxy of the OS the page acts on (GetOS(""))
         this.running = null; // our own transaction: {title, conn}
+        this.seen = new Set(); // transaction addresses already followed (ours or attached)
+        this.attached = null; // another client's transaction we follow: {address, conn}
         this.kargsGeneration = 0;
         this.deploymentsKey = null; // what the deployment list was drawn from
         this.updateKey = null; // what the update section was drawn from
@@ -217,7 +219,8 @@ class Page {
         this.render();
         try {
             const [address] = await begin(this.osCaller());
-            return await this.follow(action, address);
+            this.seen.add(address);
+            return await this.follow(action, address, conn => { this.running.conn = conn });
         } catch (ex) {
             const err = describeError(action, ex);
             showError(err);
@@ -232,11 +235,48 @@ class Page {
         }
     }
 
+    // attach follows a transaction another client (a terminal, another
+    // browser) runs, so its progress shows here too. Start on a running
+    // transaction only subscribes; a user who may not connect to it (the
+    // daemon lets only root and its initiator in) just sees "Busy".
+    attach(address, method) {
+        this.seen.add(address);
+        const action = method + " (started by another client)";
+        this.attached = { address };
+        this.showProgress(action);
+        $("progress").dataset.attached = "true";
+        $("cancel").hidden = true;
+        this.follow(action, address, conn => {
+            this.attached.conn = conn;
+            // The transaction's own title says more than the method name.
+            conn.call("/", "org.freedesktop.DBus.Properties", "Get", [TXN_IFACE, "Title"], { type: "ss" })
+                    .then(([title]) => {
+                        if (title.v && $("progress").dataset.result === "running")
+                            $("progress-title").textContent = "Another client: " + title.v + "…";
+                    })
+                    .catch(() => {});
+        })
+                .catch(ex => {
+                    if (ex.problem) {
+                        // Not allowed in, or already gone: nothing to show.
+                        $("progress").hidden = true;
+                        return;
+                    }
+                    showError({ title: action + " failed", text: ex.message });
+                    this.endProgress(false, action + " failed");
+                })
+                .finally(() => {
+                    this.attached = null;
+                    this.render();
+                });
+    }
+
     // follow connects to a transaction's own server, subscribes to its
-    // signals, starts it and waits for Finished.
-    follow(action, address) {
+    // signals, starts it (or, when it runs already, attaches) and waits for
+    // Finished. connected receives the connection, for Cancel.
+    follow(action, address, connected) {
         const conn = cockpit.dbus(null, { bus: "none", address });
-        this.running.conn = conn;
+        connected(conn);
         return new Promise((resolve, reject) => {
             let done = false;
             const finish = (ok, why) => {
@@ -284,7 +324,8 @@ class Page {
                 if (!done) {
                     done = true;
                     reject({ message: "the transaction's connection closed before it finished" +
-                             (opts && opts.problem ? " (" + opts.problem + ")" : "") });
+                             (opts && opts.problem ? " (" + opts.problem + ")" : ""),
+                             problem: (opts && opts.problem) || "disconnected" });
                 }
             });
             conn.call("/", TXN_IFACE, "Start", [], { type: "" }).catch(ex => {
@@ -300,6 +341,7 @@ class Page {
 
     showProgress(action) {
         $("progress").hidden = false;
+        delete $("progress").dataset.attached;
         $("progress").dataset.result = "running";
         $("progress-title").textContent = action.charAt(0).toUpperCase() + action.slice(1) + "…";
         $("progress-percent").textContent = "";
@@ -338,6 +380,9 @@ class Page {
             return;
         const active = sr.ActiveTransaction || ["", "", ""];
         const busyElsewhere = !this.running && active[0] !== "";
+        const address = sr.ActiveTransactionPath || "";
+        if (busyElsewhere && address && !this.attached && !this.seen.has(address))
+            this.attach(address, active[0]);
         $("daemon-state").textContent = this.running
             ? "Working: " + this.running.title
             : busyElsewhere ? "Busy: another client runs " + active[0] : "Idle";
@@ -480,7 +525,9 @@ class Page {
     renderUpdate() {
         const cu = this.os.CachedUpdate || {};
         const hasDiff = !!this.os.HasCachedUpdateRpmDiff;
-        const key = JSON.stringify([cu, hasDiff]);
+        const def = this.os.DefaultDeployment || {};
+        const deployed = [field(def, "checksum", ""), field(def, "base-checksum", "")];
+        const key = JSON.stringify([cu, hasDiff, deployed]);
         if (key === this.updateKey)
             return;
         this.updateKey = key;
@@ -494,6 +541,8 @@ class Page {
         $("update-timestamp").textContent = formatTime(field(cu, "timestamp", 0));
         $("update-origin").textContent = field(cu, "container-image-reference", "") || field(cu, "origin", "");
         $("update-checksum").textContent = checksum;
+        // A staged or pending update is still the cached one until it boots.
+        $("update-deployed").hidden = !deployed.includes(checksum);
         $("update-diff").hidden = true;
         $("update-diff-load").hidden = true;
         this.client.call(this.os.path, OS_IFACE, "GetCachedUpdateRpmDiff", [""], { type: "s" })

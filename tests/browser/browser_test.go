@@ -19,6 +19,7 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/godbus/dbus/v5"
 
 	"github.com/strata-os/strata/tests/fixture"
 )
@@ -531,6 +532,37 @@ func TestCockpitPage(t *testing.T) {
 	}
 	w.screenshot(tab, "06-cli-change")
 
+	// Another client's transaction: a plain D-Bus client asks for an
+	// install and leaves it to others to start; the page attaches to it
+	// (Start from a second client), shows its progress and its result.
+	sys, err := dbus.Connect(w.bus.Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sys.Close()
+	var osPath dbus.ObjectPath
+	sr := sys.Object(fixture.BusName, "/org/projectatomic/rpmostree1/Sysroot")
+	if err := sr.CallWithContext(w.ctx, "org.projectatomic.rpmostree1.Sysroot.GetOS", 0, "").Store(&osPath); err != nil {
+		t.Fatal(err)
+	}
+	var address string
+	if err := sys.Object(fixture.BusName, osPath).CallWithContext(w.ctx, "org.projectatomic.rpmostree1.OS.PkgChange", 0,
+		map[string]dbus.Variant{}, []string{"demo-extra"}, []string{}).Store(&address); err != nil {
+		t.Fatalf("PkgChange over D-Bus: %v", err)
+	}
+	w.waitJS(tab, "the page to follow the other client's transaction to its end", `(() => {
+		const p = document.getElementById("progress");
+		return p.dataset.attached === "true" && p.dataset.result === "success"; })()`)
+	w.firstCardIs(tab, "1.0", "demo-extra")
+	if title := w.text(tab, "#progress-title"); !strings.Contains(title, "another client") || !strings.Contains(title, "UpdateDeployment") {
+		t.Errorf("attached progress title %q", title)
+	}
+	w.screenshot(tab, "07-attached")
+
+	// Uninstall from the deployment's card.
+	w.mustSucceed(tab, "uninstalling demo-extra", chromedp.Click(chromedp.CSS(`button[data-uninstall="demo-extra"]`)))
+	w.firstCardIs(tab, "1.0", "")
+
 	// Rebase to another ref, then clean up the rollback deployment.
 	w.mustSucceed(tab, "rebasing to the devel ref",
 		chromedp.SetValue(chromedp.CSS("#rebase-target"), fixture.Remote+":"+fixture.DevelRef),
@@ -557,7 +589,7 @@ func TestCockpitPage(t *testing.T) {
 	if log := w.text(tab, "#progress-log"); !strings.Contains(log, "layer") {
 		t.Errorf("the image rebase showed no layer progress: %q", log)
 	}
-	w.screenshot(tab, "07-image")
+	w.screenshot(tab, "08-image")
 }
 
 // TestCockpitPageStaged: on a booted host an update is staged; the page
@@ -576,6 +608,7 @@ func TestCockpitPageStaged(t *testing.T) {
 	if cs[0].Roles != "staged" || cs[0].Version != "2.0" || cs[1].Roles != "booted" || cs[1].Version != "1.0" {
 		t.Errorf("after upgrade on a booted host: %+v, want staged 2.0 then booted 1.0", cs)
 	}
+	w.waitJS(tab, "the update marked as deployed", `!document.getElementById("update-deployed").hidden`)
 	w.screenshot(tab, "staged")
 	w.mustSucceed(tab, "removing the staged deployment",
 		chromedp.SetValue(chromedp.CSS("#cleanup-what"), "pending"),
