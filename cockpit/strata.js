@@ -94,6 +94,14 @@ function clearError() {
     $("error-text").textContent = "";
 }
 
+function showNotRunning() {
+    $("app").dataset.state = "no-daemon";
+    showError({
+        title: "The update daemon is not running",
+        text: "Nothing answers as " + BUS_NAME + " on the system bus. Start it with: systemctl start stratad",
+    });
+}
+
 // Page is the page's whole state: one value made at load, no globals.
 class Page {
     constructor() {
@@ -112,6 +120,10 @@ class Page {
     async start() {
         this.wire();
         this.client.addEventListener("close", (ev, opts) => {
+            if (opts && opts.problem === "not-found") {
+                showNotRunning();
+                return;
+            }
             $("app").dataset.state = "disconnected";
             showError({
                 title: "Lost the connection to the update daemon",
@@ -120,18 +132,19 @@ class Page {
             });
         });
         this.sysroot.addEventListener("changed", () => this.render());
+        let waitError = null;
         try {
             await this.sysroot.wait();
         } catch (ex) {
-            showError(describeError("reach the update daemon", ex));
+            waitError = ex;
+        }
+        if (waitError && waitError.problem !== "not-found" &&
+            waitError.name !== "org.freedesktop.DBus.Error.ServiceUnknown") {
+            showError(describeError("reach the update daemon", waitError));
             return;
         }
-        if (!this.sysroot.valid) {
-            $("app").dataset.state = "no-daemon";
-            showError({
-                title: "The update daemon is not available",
-                text: "Nothing answers as " + BUS_NAME + " on the system bus. Start it with: systemctl start stratad",
-            });
+        if (waitError || !this.sysroot.valid) {
+            showNotRunning();
             return;
         }
         this.render();

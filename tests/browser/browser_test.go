@@ -635,3 +635,20 @@ func TestCockpitPageUnauthorized(t *testing.T) {
 	}
 	w.screenshot(tab, "unauthorized")
 }
+
+// TestCockpitPageNoDaemon: with nothing serving the API on the bus, the
+// page says so and what to do, instead of waiting forever.
+func TestCockpitPageNoDaemon(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	if err := w.daemon.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	tab := w.browser()
+	w.run(tab, "loading the page without a daemon", chromedp.Navigate(w.cockpit.URL),
+		chromedp.WaitVisible(chromedp.CSS("#error")))
+	w.waitJS(tab, "the no-daemon state", `document.getElementById("app").dataset.state === "no-daemon"`)
+	if text := w.text(tab, "#error"); !strings.Contains(text, "update daemon is not running") || !strings.Contains(text, "systemctl start stratad") {
+		t.Errorf("the page without a daemon says %q, want that the update daemon is not running and how to start it", text)
+	}
+	w.screenshot(tab, "no-daemon")
+}
