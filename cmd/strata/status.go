@@ -236,6 +236,9 @@ func writeDeployment(w io.Writer, d client.Deployment, index int, multipleRoots 
 		kv("StateRoot", d.OSName)
 	}
 	writeGPGSignature(w, keyWidth, d)
+	if o.verbose {
+		writeEd25519Signature(w, keyWidth, d)
+	}
 
 	// Base removals, grouped by EVR: "foo bar 1.0-1".
 	var removedNames []string
