@@ -13,7 +13,10 @@ type Status struct {
 	ActiveTransaction     *TransactionInfo
 	ActiveTransactionPath string // transaction address; "" when idle
 	AutomaticUpdatePolicy string
-	Deployments           []Deployment // boot order: the first is the default
+	// LastAutomaticUpdate is the daemon's record of the last automatic
+	// update run since boot; nil when there was none.
+	LastAutomaticUpdate *AutomaticRun
+	Deployments         []Deployment // boot order: the first is the default
 }
 
 // TransactionInfo is the Sysroot ActiveTransaction triple.
@@ -179,6 +182,7 @@ func decodeStatus(p map[string]dbus.Variant) *Status {
 		Path:                  str(p, "Path"),
 		ActiveTransactionPath: str(p, "ActiveTransactionPath"),
 		AutomaticUpdatePolicy: str(p, "AutomaticUpdatePolicy"),
+		LastAutomaticUpdate:   decodeAutomaticRun(p),
 	}
 	if v, ok := p["Booted"]; ok {
 		s.Booted, _ = v.Value().(dbus.ObjectPath)

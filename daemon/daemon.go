@@ -98,6 +98,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	d.loadHostConfig()
+	d.loadLastRun()
 	if err := d.refresh(ctx, true); err != nil {
 		return err
 	}
@@ -182,6 +183,7 @@ func (d *Daemon) exportSysroot() error {
 		"ActiveTransactionPath": "",
 		"Deployments":           []map[string]dbus.Variant{},
 		"AutomaticUpdatePolicy": "none",
+		"LastAutomaticUpdate":   map[string]dbus.Variant{},
 	})
 	if err != nil {
 		return err

@@ -194,3 +194,62 @@ func TestStatusWhileTransactionRuns(t *testing.T) {
 		}
 	}
 }
+
+// TestAutomaticUpdateLastRun: status shows when automatic updates last ran,
+// worded as rpm-ostree's AutomaticUpdates line. There is no systemd on the
+// test bus, so the line comes from stratad's own record of its last
+// AutomaticUpdateTrigger run, which `status -v` details (mode, when, what
+// it did); the record outlives a daemon restart within the boot (it is
+// kept in the run directory), and a failed run shows as failed.
+func TestAutomaticUpdateLastRun(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	conf := filepath.Join(e.dir, "rpm-ostreed.conf")
+	if err := os.WriteFile(conf, []byte("[Daemon]\nIdleExitTimeout=0\nAutomaticUpdatePolicy=check\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.daemon.Stop()
+	e.daemonArgs = []string{"--config=" + conf}
+	e.startDaemon()
+
+	if out := e.mustStrata("status"); !strings.Contains(out, "AutomaticUpdates: check; strata-automatic.timer: no runs since boot\n") {
+		t.Errorf("status before any run:\n%s", out)
+	}
+	e.mustStrata("upgrade", "--trigger-automatic-update-policy")
+	short := e.host.Versions["2.0"][:12]
+	checkRan := func(when string) {
+		t.Helper()
+		out := e.mustStrata("status")
+		if !strings.Contains(out, "AutomaticUpdates: check; strata-automatic.timer: last run ") || !strings.Contains(out, " ago\n") {
+			t.Errorf("status %s does not show the last run:\n%s", when, out)
+		}
+		if strings.Contains(out, "LastRun:") {
+			t.Errorf("status without -v shows the run's details:\n%s", out)
+		}
+		out = e.mustStrata("status", "-v")
+		if !strings.Contains(out, "  LastRun: check at ") || !strings.Contains(out, "): update available: 2.0 ("+short+")\n") {
+			t.Errorf("status -v %s lacks the run's details:\n%s", when, out)
+		}
+	}
+	checkRan("after a check")
+	// Idle exit and activation start a new daemon: the record stays.
+	e.daemon.Stop()
+	e.startDaemon()
+	checkRan("after a daemon restart")
+
+	// A run that fails (the remote is gone) is shown as failed.
+	repo := filepath.Join(e.host.Sysroot, "ostree/repo")
+	if out, err := exec.Command("ostree", "config", "--repo="+repo, "set", `remote "demo".url`, "file:///nonexistent").CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	e.mustStrata("reload")
+	if _, _, code := e.strata("upgrade", "--trigger-automatic-update-policy"); code == 0 {
+		t.Fatal("the automatic update succeeded without its remote")
+	}
+	out := e.mustStrata("status", "-v")
+	if !strings.Contains(out, "AutomaticUpdates: check; strata-automatic.service: last run failed\n") || !strings.Contains(out, "  LastRun: check at ") || !strings.Contains(out, "): failed: ") {
+		t.Errorf("status -v after a failed run:\n%s", out)
+	}
+	if got := e.versions(); got != "1.0" {
+		t.Errorf("automatic checks changed the deployments: %q", got)
+	}
+}
