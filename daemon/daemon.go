@@ -57,6 +57,7 @@ type Daemon struct {
 	mu           sync.Mutex
 	publishMu    sync.Mutex   // see publishActive
 	active       *transaction // the one transaction that may run, nil when idle
+	rebooting    bool         // a transaction asked for a reboot: take no new ones
 	clients      map[string]string
 	hostCfg      HostConfig
 	lastActivity time.Time // last client or transaction coming or going

@@ -253,3 +253,45 @@ func TestAutomaticUpdateLastRun(t *testing.T) {
 		t.Errorf("automatic checks changed the deployments: %q", got)
 	}
 }
+
+// TestRebootOption: on a booted host, --reboot on upgrade, rebase, deploy
+// and rollback runs the reboot command once the transaction has succeeded
+// (the client sees success, then the host goes down), and from then on the
+// daemon refuses new transactions, as rpm-ostree does, while reads still
+// work. (The test's reboot command only touches a file; a real host runs
+// `systemctl reboot`.)
+func TestRebootOption(t *testing.T) {
+	for _, args := range [][]string{
+		{"upgrade", "--reboot"},
+		{"rebase", "--reboot", fixture.Remote + ":" + fixture.DevelRef},
+		{"deploy", "--reboot", "version=2.0"},
+		{"rollback", "--reboot"},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			e := newEnv(t, envOptions{booted: true})
+			if args[0] == "rollback" {
+				// Something to roll back to: a finalized upgrade.
+				e.mustStrata("upgrade")
+				e.finalizeAtShutdown()
+				e.waitBootOrder("2.0 1.0(booted)")
+			}
+			out, errOut, code := e.strata(args...)
+			if code != 0 {
+				t.Fatalf("strata %v: exit %d: %s%s\ndaemon log:\n%s", args, code, out, errOut, e.daemonLog())
+			}
+			if !strings.Contains(out, "Rebooting.") {
+				t.Errorf("strata %v does not say it reboots:\n%s", args, out)
+			}
+			waitFor(t, "the reboot command", 10*time.Second, e.wasRebooted)
+			before := e.bootOrder()
+			_, errOut, code = e.strata("cleanup", "-p")
+			if code == 0 || !strings.Contains(errOut, "Reboot initiated, cannot start new transaction") {
+				t.Errorf("after %v: a new transaction was not refused: exit %d, %q", args, code, errOut)
+			}
+			if got := e.bootOrder(); got != before {
+				t.Errorf("the refused transaction changed the deployments: %s -> %s", before, got)
+			}
+			e.mustStrata("status")
+		})
+	}
+}
