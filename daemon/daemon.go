@@ -135,14 +135,15 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 // loadHostConfig (re)reads the configuration file and publishes what it
-// says.
-func (d *Daemon) loadHostConfig() {
-	hc := ReadHostConfig(d.cfg.ConfigPath, d.log)
+// says; it returns what in the file could not be used (already logged).
+func (d *Daemon) loadHostConfig() []string {
+	hc, problems := ReadHostConfig(d.cfg.ConfigPath, d.log)
 	d.mu.Lock()
 	d.hostCfg = hc
 	d.lastActivity = time.Now()
 	d.mu.Unlock()
 	d.sysrootProps.set(SysrootIface, "AutomaticUpdatePolicy", hc.AutomaticUpdatePolicy)
+	return problems
 }
 
 // idle says whether the daemon has had no client and no transaction for

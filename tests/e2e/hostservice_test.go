@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -293,5 +294,68 @@ func TestRebootOption(t *testing.T) {
 			}
 			e.mustStrata("status")
 		})
+	}
+}
+
+// TestConfigThatDoesNotParse: an rpm-ostreed.conf the daemon cannot read
+// (a broken group header here) never keeps it from starting: it logs the
+// line and runs with the defaults (automatic updates off), so the timer
+// changes nothing. `strata reload` says what is wrong and how to go on,
+// and once the file is fixed the reload takes it.
+func TestConfigThatDoesNotParse(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	conf := filepath.Join(e.dir, "rpm-ostreed.conf")
+	if err := os.WriteFile(conf, []byte("[Daemon\nAutomaticUpdatePolicy=stage\nIdleExitTimeout=0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.daemon.Stop()
+	e.daemonArgs = []string{"--config=" + conf}
+	e.startDaemon()
+	if log := e.daemonLog(); !strings.Contains(log, conf+` line 1: malformed group header \"[Daemon\" (want [Daemon]); using the default`) {
+		t.Errorf("the daemon did not log the broken line:\n%s", log)
+	}
+	if out := e.mustStrata("status", "-v"); !strings.Contains(out, "AutomaticUpdates: disabled") {
+		t.Errorf("a broken config did not leave automatic updates off:\n%s", out)
+	}
+	if out := e.mustStrata("upgrade", "--trigger-automatic-update-policy"); !strings.Contains(out, "Automatic updates are not enabled") {
+		t.Errorf("the automatic update ran on a broken config:\n%s", out)
+	}
+	e.expectFailure(conf+` line 1: malformed group header "[Daemon" (want [Daemon]); the defaults are used for those settings, fix the file and run `+"`strata reload`"+` again`, "reload")
+	if got := e.versions(); got != "1.0" {
+		t.Errorf("deployments changed: %q", got)
+	}
+
+	if err := os.WriteFile(conf, []byte("[Daemon]\nAutomaticUpdatePolicy=check\nIdleExitTimeout=0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.mustStrata("reload")
+	if out := e.mustStrata("status"); !strings.Contains(out, "AutomaticUpdates: check;") {
+		t.Errorf("the fixed config was not taken:\n%s", out)
+	}
+}
+
+// TestDaemonStartedTwice: a second stratad (the unit started by hand next
+// to an activated one, say) finds the bus name taken, says so and exits;
+// the first keeps serving and nothing changes.
+func TestDaemonStartedTwice(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	before := e.ostreeStatus()
+	ctx, cancel := context.WithTimeout(e.ctx, time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bins.stratad, "--sysroot="+e.host.Sysroot, "--run-dir="+e.runDir, "--config="+filepath.Join(e.runDir, "rpm-ostreed.conf"))
+	cmd.Env = append(os.Environ(), "DBUS_SYSTEM_BUS_ADDRESS="+e.bus.Address)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("a second stratad kept running (or exited 0):\n%s", out)
+	}
+	if !strings.Contains(string(out), "bus name org.projectatomic.rpmostree1 is already owned: is another stratad or rpm-ostreed running?") {
+		t.Errorf("the second stratad does not say why it stops:\n%s", out)
+	}
+	if after := e.ostreeStatus(); after != before {
+		t.Errorf("the second stratad changed the sysroot:\n%s\n->\n%s", before, after)
+	}
+	e.mustStrata("upgrade")
+	if got := e.versions(); got != "2.0 1.0" {
+		t.Errorf("the first daemon does not work after the second one left: %q", got)
 	}
 }
