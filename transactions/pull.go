@@ -41,7 +41,10 @@ func fetch(ctx context.Context, repo Repo, refspec string, opts ostree.PullOptio
 	} else if pulled, err = repo.ResolveRev(refspec, true); err != nil {
 		return fmt.Errorf("resolving %s after the pull: %w", refspec, err)
 	}
-	if pulled != "" {
+	// A commit-only pull walks history (deploy version=…) from the tip it
+	// leaves on the ref: the commit chosen is verified when it is pulled
+	// whole, and every deploying path verifies what it deploys.
+	if pulled != "" && !opts.CommitOnly {
 		if _, err := verifyCommitSigned(repo, refspec, pulled); err != nil {
 			// The ref must not keep pointing at a refused commit: the
 			// next --cache-only upgrade or status would offer it.
