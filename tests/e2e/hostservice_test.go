@@ -359,3 +359,53 @@ func TestDaemonStartedTwice(t *testing.T) {
 		t.Errorf("the first daemon does not work after the second one left: %q", got)
 	}
 }
+
+// TestAutomaticUpdateStartedTwice: strata-automatic.service started again
+// while its run is still going (by hand, or a second timer) joins that run
+// instead of starting another: both calls end when it ends, one deployment
+// is written, and the record shows one run.
+func TestAutomaticUpdateStartedTwice(t *testing.T) {
+	e := newEnv(t, envOptions{http: true})
+	conf := filepath.Join(e.dir, "rpm-ostreed.conf")
+	if err := os.WriteFile(conf, []byte("[Daemon]\nIdleExitTimeout=0\nAutomaticUpdatePolicy=stage\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.daemon.Stop()
+	e.daemonArgs = []string{"--config=" + conf}
+	e.startDaemon()
+
+	srv := slowRemote(e)
+	start := func() (*exec.Cmd, *strings.Builder) {
+		cmd := exec.CommandContext(e.ctx, bins.strata, "upgrade", "--trigger-automatic-update-policy")
+		cmd.Env = append(os.Environ(), "DBUS_SYSTEM_BUS_ADDRESS="+e.bus.Address)
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd, &out
+	}
+	first, out1 := start()
+	if err := srv.WaitObjectRequest(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if out := e.mustStrata("status"); !strings.Contains(out, "AutomaticUpdates: stage; strata-automatic.service: running\n") {
+		t.Errorf("status during the run:\n%s", out)
+	}
+	second, out2 := start()
+	time.Sleep(time.Second) // let the second call reach the daemon while the first runs
+	srv.SetObjectDelay(0)
+	if err := first.Wait(); err != nil {
+		t.Fatalf("first run: %v\n%s", err, out1)
+	}
+	if err := second.Wait(); err != nil {
+		t.Fatalf("second run: %v\n%s", err, out2)
+	}
+	if got := e.versions(); got != "2.0 1.0" {
+		t.Errorf("deployments after two overlapping runs: %q, want one new one", got)
+	}
+	if out := e.mustStrata("status", "-v"); !strings.Contains(out, "AutomaticUpdates: stage; strata-automatic.timer: last run ") ||
+		!strings.Contains(out, "): deployed 2.0 (") {
+		t.Errorf("status -v after the run:\n%s", out)
+	}
+}
