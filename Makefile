@@ -16,7 +16,7 @@ GOTAGS  := containers_image_openpgp
 DEBS := gcc pkgconf ostree libostree-dev libglib2.0-dev libglib2.0-bin rpm createrepo-c \
         bubblewrap busybox-static dbus-daemon dbus-bin systemd polkitd libsolv-dev libsolvext-dev jq \
         docker-registry umoci buildah skopeo gnupg libgpgme-dev sqlite3 \
-        qemu-system-x86 ostree-boot cpio kmod e2fsprogs \
+        qemu-system-x86 ostree-boot cpio kmod e2fsprogs openssl \
         cockpit-ws cockpit-bridge chromium
 
 .PHONY: all build deps test test-vm demo bench install clean fmt vet

@@ -13,7 +13,10 @@ type Status struct {
 	ActiveTransaction     *TransactionInfo
 	ActiveTransactionPath string // transaction address; "" when idle
 	AutomaticUpdatePolicy string
-	Deployments           []Deployment // boot order: the first is the default
+	// LastAutomaticUpdate is the daemon's record of the last automatic
+	// update run since boot; nil when there was none.
+	LastAutomaticUpdate *AutomaticRun
+	Deployments         []Deployment // boot order: the first is the default
 }
 
 // TransactionInfo is the Sysroot ActiveTransaction triple.
@@ -59,19 +62,24 @@ type Deployment struct {
 	Pinned                        bool
 	Unlocked                      string
 	GPGEnabled                    bool
-	Packages                      []string // layered packages actually present
-	RequestedPackages             []string
-	RequestedLocalPackages        []string
-	RequestedBaseRemovals         []string
-	BaseRemovals                  []NEVRA
-	BaseLocalReplacements         []Replacement
-	RegenerateInitramfs           bool
-	InitramfsArgs                 []string
-	InitramfsEtc                  []string
-	LiveInProgress                string
-	LiveReplaced                  string
-	EndOfLife                     string
-	Raw                           map[string]dbus.Variant
+	// Ed25519Enabled says the remote verifies ed25519 signatures
+	// (sign-verify, strata's key "ed25519-enabled"); Ed25519Signatures
+	// lists the trusted public keys (base64) that validly signed the base.
+	Ed25519Enabled         bool
+	Ed25519Signatures      []string
+	Packages               []string // layered packages actually present
+	RequestedPackages      []string
+	RequestedLocalPackages []string
+	RequestedBaseRemovals  []string
+	BaseRemovals           []NEVRA
+	BaseLocalReplacements  []Replacement
+	RegenerateInitramfs    bool
+	InitramfsArgs          []string
+	InitramfsEtc           []string
+	LiveInProgress         string
+	LiveReplaced           string
+	EndOfLife              string
+	Raw                    map[string]dbus.Variant
 }
 
 // NEVRA is rpm-ostree's package tuple (nevra, name, epoch, version, release, arch).
@@ -109,6 +117,8 @@ func DecodeDeployment(m map[string]dbus.Variant) Deployment {
 	d.Pinned = boolean(m, "pinned")
 	d.Unlocked = str(m, "unlocked")
 	d.GPGEnabled = boolean(m, "gpg-enabled")
+	d.Ed25519Enabled = boolean(m, "ed25519-enabled")
+	d.Ed25519Signatures = strs(m, "ed25519-signatures")
 	d.Packages = strs(m, "packages")
 	d.RequestedPackages = strs(m, "requested-packages")
 	d.RequestedLocalPackages = strs(m, "requested-local-packages")
@@ -172,6 +182,7 @@ func decodeStatus(p map[string]dbus.Variant) *Status {
 		Path:                  str(p, "Path"),
 		ActiveTransactionPath: str(p, "ActiveTransactionPath"),
 		AutomaticUpdatePolicy: str(p, "AutomaticUpdatePolicy"),
+		LastAutomaticUpdate:   decodeAutomaticRun(p),
 	}
 	if v, ok := p["Booted"]; ok {
 		s.Booted, _ = v.Value().(dbus.ObjectPath)

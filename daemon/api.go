@@ -49,6 +49,8 @@ var sysrootInterface = introspect.Interface{
 		property("ActiveTransactionPath", "s"),
 		property("Deployments", "aa{sv}"),
 		property("AutomaticUpdatePolicy", "s"),
+		// strata's: the last automatic update run (see lastrun.go).
+		property("LastAutomaticUpdate", "a{sv}"),
 	},
 	Methods: []introspect.Method{
 		method("RegisterClient", in("a{sv}", "options")),

@@ -29,24 +29,30 @@ func (o *osObject) AutomaticUpdateTrigger(sender dbus.Sender, options map[string
 		mode = o.d.hostCfg.AutomaticUpdatePolicy
 		o.d.mu.Unlock()
 	}
-	var run func(ctx context.Context, p transactions.Progress) error
+	var run func(ctx context.Context, p transactions.Progress) (string, error)
 	switch mode {
 	case "none":
 		return false, "", nil
 	case "check":
-		run = func(ctx context.Context, p transactions.Progress) error {
-			return o.d.engine.CheckUpdate(ctx, o.name, p)
+		run = func(ctx context.Context, p transactions.Progress) (string, error) {
+			if err := o.d.engine.CheckUpdate(ctx, o.name, p); err != nil {
+				return "", err
+			}
+			return o.d.cachedUpdateOutcome(ctx, o.name), nil
 		}
 	case "stage":
-		run = func(ctx context.Context, p transactions.Progress) error {
-			_, err := o.d.engine.Upgrade(ctx, o.name, transactions.UpgradeOptions{}, p)
-			return err
+		run = func(ctx context.Context, p transactions.Progress) (string, error) {
+			res, err := o.d.engine.Upgrade(ctx, o.name, transactions.UpgradeOptions{}, p)
+			if err != nil || !res.Changed {
+				return "no update available", err
+			}
+			return "deployed " + o.d.describeCommit(ctx, res.Checksum), nil
 		}
 	default:
 		return false, "", dbus.NewError("org.freedesktop.DBus.Error.InvalidArgs", []any{fmt.Sprintf("mode %q: want auto, none, check or stage", mode)})
 	}
 	addr, derr := o.d.begin(request{
-		caller: c, method: "AutomaticUpdateTrigger", title: "automatic update (" + mode + ")", run: run,
+		caller: c, method: "AutomaticUpdateTrigger", title: "automatic update (" + mode + ")", run: o.d.recordAutomatic(mode, run),
 	})
 	if derr != nil {
 		return false, "", derr

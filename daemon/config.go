@@ -38,32 +38,52 @@ func DefaultHostConfig() HostConfig {
 
 // ReadHostConfig reads path. A missing file gives the defaults; a line or
 // value it cannot use is logged and its default kept, never fatal: a typo
-// must not keep the daemon (and so every update) from starting.
-func ReadHostConfig(path string, log *logrus.Entry) HostConfig {
+// must not keep the daemon (and so every update) from starting. It returns
+// the problems it logged, one line each, for `strata reload` to report.
+func ReadHostConfig(path string, log *logrus.Entry) (HostConfig, []string) {
+	cfg, problems := ParseHostConfig(path)
+	for _, p := range problems {
+		log.Warnf("%s; using the default", p)
+	}
+	return cfg, problems
+}
+
+// ParseHostConfig is ReadHostConfig without the logging: the settings, with
+// defaults where the file says nothing usable, and what was wrong.
+func ParseHostConfig(path string) (HostConfig, []string) {
 	cfg := DefaultHostConfig()
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return cfg
+		return cfg, nil
 	}
 	if err != nil {
-		log.WithError(err).Warnf("reading %s; using the defaults", path)
-		return cfg
+		return cfg, []string{fmt.Sprintf("reading %s: %v", path, err)}
 	}
+	var problems []string
 	group := ""
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
-		warn := func(msg string) { log.Warnf("%s line %d: %s; using the default", path, n, msg) }
+		warn := func(msg string) { problems = append(problems, fmt.Sprintf("%s line %d: %s", path, n, msg)) }
 		switch {
 		case line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, ";"):
 			continue
 		case strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]"):
 			group = line[1 : len(line)-1]
 			continue
+		case strings.HasPrefix(line, "["):
+			// What follows would silently land in the wrong group.
+			warn("malformed group header " + strconv.Quote(line) + " (want [Daemon])")
+			group = "(malformed)"
+			continue
 		}
 		key, value, ok := strings.Cut(line, "=")
 		if !ok {
 			warn("expected KEY=VALUE")
+			continue
+		}
+		if group == "" {
+			warn(strings.TrimSpace(key) + " is outside any group; put it under [Daemon]")
 			continue
 		}
 		if group != "Daemon" {
@@ -97,10 +117,14 @@ func ReadHostConfig(path string, log *logrus.Entry) HostConfig {
 			}
 			cfg.LockLayering = b
 		default:
-			log.Debugf("%s line %d: %s is not a strata setting; ignored", path, n, key)
+			// Not strata's (or a newer rpm-ostree's): ignored, as unknown
+			// keys are by rpm-ostree.
 		}
 	}
-	return cfg
+	if err := sc.Err(); err != nil {
+		problems = append(problems, fmt.Sprintf("reading %s: %v", path, err))
+	}
+	return cfg, problems
 }
 
 // checkLayeringAllowed refuses package and override changes while the

@@ -29,6 +29,8 @@ func TestReadHostConfig(t *testing.T) {
 		{"bad timeout", "[Daemon]\nIdleExitTimeout=-3\n", def, "IdleExitTimeout must be a number of seconds"},
 		{"bad bool", "[Daemon]\nLockLayering=maybe\n", def, "LockLayering must be true or false"},
 		{"not key=value", "[Daemon]\njunk\n", def, "line 2: expected KEY=VALUE"},
+		{"malformed group", "[Daemon\nAutomaticUpdatePolicy=check\n", def, "line 1: malformed group header"},
+		{"no group", "AutomaticUpdatePolicy=check\n", def, "line 1: AutomaticUpdatePolicy is outside any group"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "rpm-ostreed.conf")
@@ -40,7 +42,7 @@ func TestReadHostConfig(t *testing.T) {
 			var logs bytes.Buffer
 			l := logrus.New()
 			l.SetOutput(&logs)
-			got := ReadHostConfig(path, logrus.NewEntry(l))
+			got, _ := ReadHostConfig(path, logrus.NewEntry(l))
 			if got != tt.want {
 				t.Errorf("got %+v, want %+v", got, tt.want)
 			}

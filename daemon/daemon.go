@@ -57,6 +57,7 @@ type Daemon struct {
 	mu           sync.Mutex
 	publishMu    sync.Mutex   // see publishActive
 	active       *transaction // the one transaction that may run, nil when idle
+	rebooting    bool         // a transaction asked for a reboot: take no new ones
 	clients      map[string]string
 	hostCfg      HostConfig
 	lastActivity time.Time // last client or transaction coming or going
@@ -98,6 +99,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	d.loadHostConfig()
+	d.loadLastRun()
 	if err := d.refresh(ctx, true); err != nil {
 		return err
 	}
@@ -133,14 +135,15 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 // loadHostConfig (re)reads the configuration file and publishes what it
-// says.
-func (d *Daemon) loadHostConfig() {
-	hc := ReadHostConfig(d.cfg.ConfigPath, d.log)
+// says; it returns what in the file could not be used (already logged).
+func (d *Daemon) loadHostConfig() []string {
+	hc, problems := ReadHostConfig(d.cfg.ConfigPath, d.log)
 	d.mu.Lock()
 	d.hostCfg = hc
 	d.lastActivity = time.Now()
 	d.mu.Unlock()
 	d.sysrootProps.set(SysrootIface, "AutomaticUpdatePolicy", hc.AutomaticUpdatePolicy)
+	return problems
 }
 
 // idle says whether the daemon has had no client and no transaction for
@@ -182,6 +185,7 @@ func (d *Daemon) exportSysroot() error {
 		"ActiveTransactionPath": "",
 		"Deployments":           []map[string]dbus.Variant{},
 		"AutomaticUpdatePolicy": "none",
+		"LastAutomaticUpdate":   map[string]dbus.Variant{},
 	})
 	if err != nil {
 		return err

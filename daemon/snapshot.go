@@ -96,6 +96,12 @@ func deploymentDict(d *transactions.Deployment) dict {
 	if len(d.Signatures) > 0 {
 		out["signatures"] = signaturesVariant(d.Signatures)
 	}
+	if d.Ed25519Enabled {
+		// strata's own keys (rpm-ostree reports nothing for sign-verify);
+		// sent only for such remotes, so other dicts stay rpm-ostree's.
+		out["ed25519-enabled"] = dbus.MakeVariant(true)
+		out["ed25519-signatures"] = dbus.MakeVariant(append([]string{}, d.Ed25519Signers...))
+	}
 	if d.BaseCommitMeta != nil {
 		out["base-commit-meta"] = dbus.MakeVariant(commitMeta(d.BaseCommitMeta))
 	}

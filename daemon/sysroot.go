@@ -1,9 +1,10 @@
 package daemon
 
 import (
-	"time"
-
 	"context"
+	"fmt"
+	"strings"
+	"time"
 
 	"github.com/godbus/dbus/v5"
 	"github.com/sirupsen/logrus"
@@ -51,12 +52,15 @@ func (s *sysrootObject) ReloadConfig(sender dbus.Sender) *dbus.Error {
 
 // reload is Reload and ReloadConfig: rpm-ostree's `reload` re-reads both.
 func (s *sysrootObject) reload() *dbus.Error {
-	s.d.loadHostConfig()
-	if err := s.d.refresh(context.Background(), false); err != nil {
-		if err == transactions.ErrBusy {
-			return nil // the running transaction refreshes everything when it ends
-		}
+	problems := s.d.loadHostConfig()
+	if err := s.d.refresh(context.Background(), false); err != nil && err != transactions.ErrBusy {
+		// (Busy: the running transaction refreshes everything when it ends.)
 		return failed(err)
+	}
+	if len(problems) > 0 {
+		// The rest of the file is in force; the caller must learn that
+		// part of it is not.
+		return failed(fmt.Errorf("%s; the defaults are used for those settings, fix the file and run `strata reload` again", strings.Join(problems, "; ")))
 	}
 	return nil
 }

@@ -50,6 +50,10 @@ func (d *Daemon) begin(r request) (string, *dbus.Error) {
 	}
 	uid := r.caller.uid
 	d.mu.Lock()
+	if d.rebooting {
+		d.mu.Unlock()
+		return "", dbus.NewError("org.freedesktop.DBus.Error.Failed", []any{"Reboot initiated, cannot start new transaction"})
+	}
 	if a := d.active; a != nil {
 		d.mu.Unlock()
 		if a.title == r.title && (a.uid == uid || uid == 0) {
@@ -214,8 +218,9 @@ func (t *transaction) start() bool {
 func (t *transaction) execute() {
 	t.log.Info("transaction started")
 	err := t.run(t.ctx, t)
+	var reboot []string
 	if err == nil && t.reboot {
-		err = t.d.rebootInto(t)
+		reboot, err = t.d.prepareReboot(t)
 	}
 	t.mu.Lock()
 	t.finished = true
@@ -239,6 +244,9 @@ func (t *transaction) execute() {
 	}
 	t.emit("Finished", t.success, t.errMsg)
 	t.end()
+	if reboot != nil {
+		t.d.reboot(reboot)
+	}
 }
 
 // end releases the daemon for the next transaction and closes the server once
@@ -370,26 +378,52 @@ func (o *txnObject) Cancel() *dbus.Error {
 	return nil
 }
 
-// rebootInto reboots the host into the deployment just written, as
-// rpm-ostree's "reboot" option does. A host that is not booted from this
-// sysroot (a test or image-build sysroot) is never rebooted: that would
-// reboot some other system.
-func (d *Daemon) rebootInto(p transactions.Progress) error {
+// prepareReboot decides, at the end of a transaction that asked for a
+// reboot, whether and how to reboot; the reboot itself (Daemon.reboot) is
+// requested only after Finished went out, as rpm-ostree does, so that the
+// client sees its transaction succeed before shutdown stops the daemon. From
+// here on no new transaction may start: the host is going down. A host that
+// is not booted from this sysroot (a test or image-build sysroot) is never
+// rebooted: that would reboot some other system.
+func (d *Daemon) prepareReboot(p transactions.Progress) ([]string, error) {
 	st, err := d.engine.State(context.Background(), true)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if st.Booted() == nil {
 		p.Message("Not rebooting: this host is not booted from " + d.cfg.Sysroot + ".")
-		return nil
+		return nil, nil
 	}
-	p.Message("Rebooting.")
 	argv := d.cfg.RebootCommand
 	if len(argv) == 0 {
-		argv = []string{"systemctl", "reboot"}
+		argv = defaultRebootCommand()
 	}
+	// The one failure that can still be reported to the client.
+	if _, err := exec.LookPath(argv[0]); err != nil {
+		return nil, fmt.Errorf("cannot reboot: %w; the deployment is written, reboot by hand", err)
+	}
+	d.mu.Lock()
+	d.rebooting = true
+	d.mu.Unlock()
+	p.Message("Rebooting.")
+	return argv, nil
+}
+
+// defaultRebootCommand is how a transaction's reboot is requested on a
+// real host, as rpm-ostree does it: systemctl queues the reboot job with
+// systemd (through logind when it runs) and returns; systemd then stops
+// stratad with everything else.
+func defaultRebootCommand() []string { return []string{"systemctl", "reboot"} }
+
+// reboot runs the reboot command. Its failure can no longer reach the
+// client (Finished was sent), so it is logged loudly and the daemon takes
+// transactions again: the host did not go down.
+func (d *Daemon) reboot(argv []string) {
+	d.log.WithField("command", strings.Join(argv, " ")).Info("initiating the reboot requested by the transaction")
 	if out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil {
-		return fmt.Errorf("requesting a reboot (%s): %v: %s", strings.Join(argv, " "), err, out)
+		d.log.WithError(err).Errorf("requesting a reboot (%s) failed: %s; reboot by hand to use the new deployment", strings.Join(argv, " "), strings.TrimSpace(string(out)))
+		d.mu.Lock()
+		d.rebooting = false
+		d.mu.Unlock()
 	}
-	return nil
 }

@@ -294,6 +294,12 @@ func (r *memRepo) ReloadConfig(ctx context.Context) error { return nil }
 
 func (r *memRepo) RemoteGPGVerify(remote string) (bool, error) { return false, nil }
 
+func (r *memRepo) RemoteOption(remote, option string) (string, bool, error) { return "", false, nil }
+
+func (r *memRepo) CommitObject(commit string) ([]byte, error) {
+	return nil, fmt.Errorf("commit object %s: not kept in memory", commit)
+}
+
 func (r *memRepo) CommitSignatures(commit, remote string) ([]ostree.GPGSignature, error) {
 	return nil, nil
 }

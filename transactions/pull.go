@@ -21,6 +21,7 @@ func fetch(ctx context.Context, repo Repo, refspec string, opts ostree.PullOptio
 	opts.Refs = []string{ref}
 	p.TaskBegin(fmt.Sprintf("Receiving metadata objects for %s", refspec))
 	defer p.End()
+	prev, _ := repo.ResolveRev(refspec, true)
 	err := repo.Pull(ctx, opts, func(pp ostree.PullProgress) { p.Download(downloadProgress(pp)) })
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
@@ -33,6 +34,27 @@ func fetch(ctx context.Context, repo Repo, refspec string, opts ostree.PullOptio
 			return fmt.Errorf("refusing %s: %w", refspec, sigErr)
 		}
 		return fmt.Errorf("fetching %s from remote %q: %w; check the refspec (`ostree remote refs %s`) and that the remote is reachable", ref, remote, err, remote)
+	}
+	pulled := ""
+	if len(opts.OverrideCommitIDs) > 0 {
+		pulled = opts.OverrideCommitIDs[0]
+	} else if pulled, err = repo.ResolveRev(refspec, true); err != nil {
+		return fmt.Errorf("resolving %s after the pull: %w", refspec, err)
+	}
+	// A commit-only pull walks history (deploy version=…) from the tip it
+	// leaves on the ref: the commit chosen is verified when it is pulled
+	// whole, and every deploying path verifies what it deploys.
+	if pulled != "" && !opts.CommitOnly {
+		if _, err := verifyCommitSigned(repo, refspec, pulled); err != nil {
+			// The ref must not keep pointing at a refused commit: the
+			// next --cache-only upgrade or status would offer it.
+			if pulled != prev {
+				if rerr := repo.SetRef(remote, ref, prev); rerr != nil {
+					return fmt.Errorf("refusing %s: %w (and resetting the ref failed: %v)", refspec, err, rerr)
+				}
+			}
+			return fmt.Errorf("refusing %s: %w", refspec, err)
+		}
 	}
 	p.TaskEnd("done")
 	return nil
@@ -51,6 +73,11 @@ func fetchHead(ctx context.Context, repo Repo, refspec string, cacheOnly bool, p
 	}
 	if csum == "" {
 		return "", fmt.Errorf("refspec %s is not known to the local repo; run without --cache-only to fetch it", refspec)
+	}
+	if cacheOnly {
+		if _, err := verifyCommitSigned(repo, refspec, csum); err != nil {
+			return "", fmt.Errorf("refusing %s: %w", refspec, err)
+		}
 	}
 	return csum, nil
 }
@@ -78,6 +105,11 @@ func fetchRevision(ctx context.Context, repo Repo, refspec, revision string, cac
 	}
 	if _, err := repo.ReadCommit(csum); err != nil {
 		return "", fmt.Errorf("commit %s of %s is not available: %w", csum, refspec, err)
+	}
+	if cacheOnly {
+		if _, err := verifyCommitSigned(repo, refspec, csum); err != nil {
+			return "", fmt.Errorf("refusing %s: %w", refspec, err)
+		}
 	}
 	return csum, nil
 }

@@ -76,6 +76,11 @@ type Deployment struct {
 	// checked against that remote's keys now (as rpm-ostree's status does).
 	GPGEnabled bool
 	Signatures []ostree.GPGSignature
+	// Ed25519Enabled says that remote verifies ed25519 signatures
+	// (sign-verify); Ed25519Signers then lists the trusted keys (base64)
+	// with a valid signature on the base commit, checked now.
+	Ed25519Enabled bool
+	Ed25519Signers []string
 }
 
 // Signature is one verified GPG signature of a commit, as libostree
@@ -197,6 +202,7 @@ func (d *Deployment) base() string {
 // follows a refspec (its base commit is the signed one).
 func describeSignatures(repo Repo, d *Deployment) {
 	d.GPGEnabled, d.Signatures = refspecSignatures(repo, d.Origin.Refspec, d.base())
+	d.Ed25519Enabled, d.Ed25519Signers = commitEd25519(repo, d.Origin.Refspec, d.base())
 }
 
 // refspecSignatures says whether the remote of refspec verifies GPG

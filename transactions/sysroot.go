@@ -94,6 +94,11 @@ type Repo interface {
 	// CommitSignatures verifies commit's GPG signatures with remote's
 	// keys; an unsigned commit has none.
 	CommitSignatures(commit, remote string) ([]ostree.GPGSignature, error)
+	// RemoteOption reads one option of remote's configuration; set is
+	// false when the remote does not have it.
+	RemoteOption(remote, option string) (value string, set bool, err error)
+	// CommitObject is the serialized commit (what ed25519 signatures sign).
+	CommitObject(commit string) ([]byte, error)
 }
 
 // ostreeSysroot is the Sysroot of a real host, over libostree.

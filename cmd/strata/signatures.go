@@ -29,3 +29,23 @@ func writeGPGSignature(w io.Writer, width int, d client.Deployment) {
 		fmt.Fprintf(w, "  %*s  %s\n", width, "", s.Describe())
 	}
 }
+
+// writeEd25519Signature prints the Ed25519Signature line(s) of a deployment
+// from a sign-verify remote. rpm-ostree prints nothing for ed25519, so
+// strata prints this in `status -v` only, keeping the default output
+// rpm-ostree's.
+func writeEd25519Signature(w io.Writer, width int, d client.Deployment) {
+	if !d.Ed25519Enabled {
+		return
+	}
+	if len(d.Ed25519Signatures) == 0 {
+		fmt.Fprintf(w, "  %*s: %s\n", width, "Ed25519Signature", "(no valid signature)")
+	}
+	for i, k := range d.Ed25519Signatures {
+		label := "Ed25519Signature:"
+		if i > 0 {
+			label = ""
+		}
+		fmt.Fprintf(w, "  %*s %s\n", width+1, label, "Valid signature by "+k)
+	}
+}

@@ -28,12 +28,14 @@ type statusView struct {
 	txnTitle     string
 	txnInitiator string
 	policy       string
+	timer        timerView
 	deployments  []client.Deployment
 	cachedUpdate client.Dict
 	txn          *client.TransactionInfo
 }
 
 type statusOpts struct {
+	now        time.Time // what "last run 3min ago" is relative to
 	verbose    bool
 	onlyBooted bool
 	tty        bool
@@ -69,7 +71,10 @@ func runStatus(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 		cachedUpdate: cu,
 		txn:          st.ActiveTransaction,
 	}
-	opts := statusOpts{verbose: p.flag("verbose"), onlyBooted: p.flag("booted"), tty: a.tty, columns: a.columns}
+	if v.policy != "" && v.policy != "none" || st.LastAutomaticUpdate != nil {
+		v.timer = readTimer(ctx, c, st.LastAutomaticUpdate)
+	}
+	opts := statusOpts{now: time.Now(), verbose: p.flag("verbose"), onlyBooted: p.flag("booted"), tty: a.tty, columns: a.columns}
 
 	switch {
 	case p.flag("json"):
@@ -114,9 +119,12 @@ func writeStatus(w io.Writer, v statusView, o statusOpts) {
 			fmt.Fprintln(w, "AutomaticUpdates: disabled")
 		}
 	default:
-		// rpm-ostree adds the timer's last run from systemd; we do not
-		// query systemd from the CLI.
-		fmt.Fprintf(w, "AutomaticUpdates: %s\n", v.policy)
+		fmt.Fprintf(w, "AutomaticUpdates: %s; %s\n", v.policy, automaticSummary(v.timer, o.now))
+		if o.verbose {
+			if d := automaticDetail(v.timer.record, o.now); d != "" {
+				fmt.Fprintln(w, d)
+			}
+		}
 	}
 	if v.busy {
 		fmt.Fprintf(w, "Transaction: %s\n", v.txnTitle)
@@ -236,6 +244,9 @@ func writeDeployment(w io.Writer, d client.Deployment, index int, multipleRoots 
 		kv("StateRoot", d.OSName)
 	}
 	writeGPGSignature(w, keyWidth, d)
+	if o.verbose {
+		writeEd25519Signature(w, keyWidth, d)
+	}
 
 	// Base removals, grouped by EVR: "foo bar 1.0-1".
 	var removedNames []string

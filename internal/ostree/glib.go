@@ -183,6 +183,16 @@ func variantToGo(v *C.GVariant) any {
 			return []byte{}
 		}
 		return C.GoBytes(unsafe.Pointer(data), C.int(n))
+	case "aay": // ostree.sign.ed25519: one signature per element
+		n := int(C.g_variant_n_children(v))
+		out := make([][]byte, 0, n)
+		for i := 0; i < n; i++ {
+			c := C.g_variant_get_child_value(v, C.gsize(i))
+			b, _ := variantToGo(c).([]byte)
+			C.g_variant_unref(c)
+			out = append(out, b)
+		}
+		return out
 	case "a(sssss)": // rpmostree.rpmdb.pkglist, see compose.go
 		return tuple5ArrayFromVariant(v)
 	case "v":

@@ -192,3 +192,30 @@ strata_read_detached (OstreeRepo *repo, const char *commit, GVariant **out, GErr
   *out = NULL;
   return ostree_repo_read_commit_detached_metadata (repo, commit, out, NULL, error);
 }
+
+GVariant *
+strata_vardict_set_bytes_array (GVariant *dict, const char *key, const void *const *items,
+                                const gsize *lens, gsize n)
+{
+  GVariantBuilder b;
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("a{sv}"));
+  if (dict != NULL)
+    {
+      GVariantIter it;
+      const char *k;
+      GVariant *value;
+      g_variant_iter_init (&it, dict);
+      while (g_variant_iter_next (&it, "{&sv}", &k, &value))
+        {
+          if (!g_str_equal (k, key))
+            g_variant_builder_add (&b, "{sv}", k, value);
+          g_variant_unref (value);
+        }
+    }
+  GVariantBuilder arr;
+  g_variant_builder_init (&arr, G_VARIANT_TYPE ("aay"));
+  for (gsize i = 0; i < n; i++)
+    g_variant_builder_add_value (&arr, g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, items[i], lens[i], 1));
+  g_variant_builder_add (&b, "{sv}", key, g_variant_builder_end (&arr));
+  return g_variant_ref_sink (g_variant_builder_end (&b));
+}

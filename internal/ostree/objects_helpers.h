@@ -49,6 +49,10 @@ GVariant *strata_vardict_edit (GVariant *dict, const char *const *drop, const ch
                                const char *const *set_values);
 
 /* Reads commit's detached metadata (NULL when none; a full reference). */
+/* strata_vardict_set_bytes_array: dict (may be NULL) with key replaced by
+ * the aay built from n byte strings. */
+GVariant *strata_vardict_set_bytes_array (GVariant *dict, const char *key, const void *const *items,
+                                          const gsize *lens, gsize n);
 gboolean strata_read_detached (OstreeRepo *repo, const char *commit, GVariant **out,
                                GError **error);
 

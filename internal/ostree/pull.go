@@ -105,6 +105,12 @@ func pullOptionsVariant(opts PullOptions) (*C.GVariant, error) {
 	m := map[string]any{
 		"flags": flags,
 		"depth": int32(opts.Depth),
+		// A remote's sign-verify (ed25519) is checked by strata after the
+		// pull (transactions' verifier): Debian's libostree is built
+		// without sign-ed25519 and would refuse every pull from such a
+		// remote, so it must never act on the option itself.
+		"disable-sign-verify":         true,
+		"disable-sign-verify-summary": true,
 	}
 	if len(opts.Refs) > 0 {
 		m["refs"] = opts.Refs

@@ -19,6 +19,7 @@ var pendingElsewhere = []string{}
 // strataExtensions are members strata serves beyond rpm-ostree's API.
 var strataExtensions = []string{
 	"org.projectatomic.rpmostree1.OS method ListDeploymentPackages",
+	"org.projectatomic.rpmostree1.Sysroot property LastAutomaticUpdate",
 }
 
 // TestAPISurface diffs the live introspection of stratad, over the real bus

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -122,5 +124,90 @@ func TestUnverifiedRemoteStatus(t *testing.T) {
 	raw := e.mustStrata("status", "--json")
 	if !strings.Contains(raw, `"gpg-enabled": false`) {
 		t.Errorf("status --json lacks gpg-enabled false:\n%s", raw)
+	}
+}
+
+// TestEd25519SignedCommits: with sign-verify=true and an ed25519 key on the
+// remote (checked by strata: Debian's libostree has no sign-ed25519), an
+// unsigned commit, one signed by another key and one with a damaged
+// signature are refused after the pull, naming the remote and the key; the
+// remote's ref is not left on the refused commit and no deployment
+// changes. A commit signed (by openssl, over the commit object) with the
+// trusted key deploys, with the key given inline or in a key file.
+func TestEd25519SignedCommits(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	trusted, err := fixture.NewEd25519Key(e.ctx, filepath.Join(e.dir, "trusted"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := fixture.NewEd25519Key(e.ctx, filepath.Join(e.dir, "other"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.host.RequireEd25519Signatures(e.ctx, map[string]string{"verification-ed25519-key": trusted.Public}); err != nil {
+		t.Fatal(err)
+	}
+	e.mustStrata("reload")
+	v2 := e.host.Versions["2.0"]
+	repo := filepath.Join(e.host.Sysroot, "ostree/repo")
+	refAt := func() string {
+		out, _ := exec.Command("ostree", "rev-parse", "--repo="+repo, fixture.Remote+":"+fixture.StableRef).CombinedOutput()
+		return strings.TrimSpace(string(out))
+	}
+	before := refAt()
+
+	e.expectFailure(`remote "demo" verifies ed25519 signatures (sign-verify=true) but commit `+v2+` is not signed; it trusts key `+trusted.Public+` (verification-ed25519-key)`, "upgrade")
+	if got := refAt(); got != before {
+		t.Errorf("the refused pull left %s:%s at %s (was %s)", fixture.Remote, fixture.StableRef, got, before)
+	}
+	e.expectFailure("is not signed", "upgrade", "--check")
+	e.expectFailure("is not signed", "deploy", v2)
+	e.expectFailure("is not signed", "rebase", fixture.Remote+":"+fixture.DevelRef)
+	// Pulled once, the refused commit is in the repo: deploying it from
+	// the cache is refused all the same.
+	e.expectFailure("is not signed", "deploy", "--cache-only", v2)
+
+	if err := fixture.SignCommitEd25519(e.ctx, e.host.RemoteRepo, v2, other); err != nil {
+		t.Fatal(err)
+	}
+	e.expectFailure(`commit `+v2+` from remote "demo" carries 1 ed25519 signature(s), none valid for a key the remote trusts; it trusts key `+trusted.Public, "upgrade")
+	if err := fixture.SignCommitEd25519Garbage(e.ctx, e.host.RemoteRepo, v2); err != nil {
+		t.Fatal(err)
+	}
+	e.expectFailure("carries 2 ed25519 signature(s), none valid", "deploy", v2)
+	if got := e.versions(); got != "1.0" {
+		t.Fatalf("refused commits changed the deployments: %s", got)
+	}
+	if got := refAt(); got != before {
+		t.Errorf("refused pulls left %s:%s at %s (was %s)", fixture.Remote, fixture.StableRef, got, before)
+	}
+
+	// The trusted key, from a key file this time (one key per line, as
+	// libostree reads it).
+	keyFile := filepath.Join(e.dir, "trusted.ed25519")
+	if err := os.WriteFile(keyFile, []byte(other.Public+"\n"+trusted.Public+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exec.Command("ostree", "config", "--repo="+repo, "unset", `remote "demo".verification-ed25519-key`).CombinedOutput(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.host.RequireEd25519Signatures(e.ctx, map[string]string{"verification-ed25519-file": keyFile}); err != nil {
+		t.Fatal(err)
+	}
+	if err := fixture.SignCommitEd25519(e.ctx, e.host.RemoteRepo, v2, trusted); err != nil {
+		t.Fatal(err)
+	}
+	e.mustStrata("upgrade")
+	if got := e.versions(); got != "2.0 1.0" {
+		t.Fatalf("after a signed upgrade: versions %q, want \"2.0 1.0\"", got)
+	}
+	// The key file trusts both keys, and the commit carries a signature
+	// by each: both are listed.
+	if out := e.mustStrata("status", "-v"); !strings.Contains(out, "Ed25519Signature: Valid signature by ") ||
+		!strings.Contains(out, "Valid signature by "+trusted.Public) || !strings.Contains(out, "Valid signature by "+other.Public) {
+		t.Errorf("status -v lacks the valid ed25519 signature:\n%s", out)
+	}
+	if out := e.mustStrata("status"); strings.Contains(out, "Ed25519Signature") {
+		t.Errorf("status without -v prints ed25519 details (rpm-ostree prints none):\n%s", out)
 	}
 }

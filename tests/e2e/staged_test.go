@@ -174,6 +174,12 @@ func TestStagedPackageInstall(t *testing.T) {
 // finalize-deployment names it; finalize-deployment then reboots.
 func TestLockedFinalization(t *testing.T) {
 	e := newEnv(t, envOptions{booted: true})
+	// This host does not go down: its reboot command fails after leaving
+	// its mark, so the daemon takes transactions again (as after a failed
+	// `systemctl reboot`) and the test goes on.
+	e.daemon.Stop()
+	e.daemonArgs = append(e.daemonArgs, "--reboot-command="+failingReboot(t, e))
+	e.startDaemon()
 	e.mustStrata("upgrade", "--lock-finalization")
 	if !e.locked() {
 		t.Fatal("upgrade --lock-finalization left the staged deployment unlocked")
@@ -245,4 +251,14 @@ func TestCleanupPendingDropsStaged(t *testing.T) {
 	if got := e.bootOrder(); got != "1.0(booted)" {
 		t.Fatalf("after shutdown: %s, want 1.0 alone", got)
 	}
+}
+
+// failingReboot writes a reboot command that leaves e.rebooted and fails.
+func failingReboot(t *testing.T, e *env) string {
+	t.Helper()
+	script := filepath.Join(e.dir, "reboot-fails")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\ntouch "+e.rebooted+"\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return script
 }
