@@ -33,6 +33,10 @@ var soakRound = [][]string{
 type soakSample struct {
 	txns       int
 	rssMB      float64
+	anonMB     float64 // anonymous pages: Go and C heaps, stacks
+	fileMB     float64 // file-backed pages: text and data of the binary and libraries
+	goHeapMB   float64 // live Go heap objects
+	goroutines int
 	fds        int
 	objectsMB  float64
 	runEntries int
@@ -71,8 +75,15 @@ func runSoak(ctx context.Context, cfg config, dir string, n int, out io.Writer) 
 	}
 	defer daemon.Stop()
 	pid := daemon.Pid()
-	sample := func(txns int) soakSample {
+	sample := func(txns int) (soakSample, error) {
 		s := soakSample{txns: txns, rssMB: procRSSMB(pid), fds: procFDs(pid)}
+		stats, err := daemon.RuntimeStats(ctx)
+		if err != nil {
+			return s, err
+		}
+		s.anonMB, s.fileMB = float64(stats["anon_kb"])/1024, float64(stats["file_kb"])/1024
+		s.goHeapMB = float64(stats["go_heap_objects_kb"]) / 1024
+		s.goroutines = int(stats["goroutines"])
 		if du, err := toolOutput(ctx, "du", "-sb", filepath.Join(host.Sysroot, "ostree/repo/objects")); err == nil {
 			if b, err := strconv.ParseFloat(strings.Fields(du)[0], 64); err == nil {
 				s.objectsMB = b / 1e6
@@ -80,8 +91,17 @@ func runSoak(ctx context.Context, cfg config, dir string, n int, out io.Writer) 
 		}
 		entries, _ := os.ReadDir(runDir)
 		s.runEntries = len(entries)
-		return s
+		return s, nil
 	}
+	report := func(s soakSample) {
+		fmt.Fprintf(out, "  after %4d: RSS %.1f MB (anon %.1f, file-backed %.1f; live Go heap %.1f), %d goroutines, %d fds, objects %.1f MB, run dir %d entries\n",
+			s.txns, s.rssMB, s.anonMB, s.fileMB, s.goHeapMB, s.goroutines, s.fds, s.objectsMB, s.runEntries)
+	}
+	start, err := sample(0)
+	if err != nil {
+		return nil, err
+	}
+	report(start)
 	var samples []soakSample
 	for done := 0; done < n; {
 		for _, args := range soakRound {
@@ -97,9 +117,12 @@ func runSoak(ctx context.Context, cfg config, dir string, n int, out io.Writer) 
 			}
 			done++
 			if done%soakEvery == 0 {
-				s := sample(done)
+				s, err := sample(done)
+				if err != nil {
+					return nil, err
+				}
 				samples = append(samples, s)
-				fmt.Fprintf(out, "  after %4d: RSS %.1f MB, %d fds, objects %.1f MB, run dir %d entries\n", s.txns, s.rssMB, s.fds, s.objectsMB, s.runEntries)
+				report(s)
 			}
 		}
 	}
@@ -107,18 +130,23 @@ func runSoak(ctx context.Context, cfg config, dir string, n int, out io.Writer) 
 		return nil, fmt.Errorf("soak of %d transactions gave %d samples; run at least %d", n, len(samples), 2*soakEvery)
 	}
 	first, last := samples[0], samples[len(samples)-1]
-	var xs, rss, fds []float64
+	var xs, rss, anon, fds, gor []float64
 	for _, s := range samples {
 		xs = append(xs, float64(s.txns))
 		rss = append(rss, s.rssMB)
+		anon = append(anon, s.anonMB)
 		fds = append(fds, float64(s.fds))
+		gor = append(gor, float64(s.goroutines))
 	}
 	rssSlope := slope(xs, rss) * 100
 	fdFlat := last.fds <= first.fds
+	gorFlat := last.goroutines <= first.goroutines
 	lines := []string{
 		fmt.Sprintf("soak idle RSS after %d transactions: %.1f MB (target ≤ %.0f MB) %s", n, last.rssMB, soakRSSTarget, verdict(last.rssMB <= soakRSSTarget)),
 		fmt.Sprintf("soak RSS slope: %+.2f MB per 100 transactions (target: no upward trend) %s", rssSlope, verdict(rssSlope <= 0.1)),
+		fmt.Sprintf("soak RSS split after the run: anon %.1f MB (slope %+.2f per 100), file-backed %.1f MB, live Go heap %.1f MB", last.anonMB, slope(xs, anon)*100, last.fileMB, last.goHeapMB),
 		fmt.Sprintf("soak open fds: %d → %d (slope %+.2f per 100; target: flat) %s", first.fds, last.fds, slope(xs, fds)*100, verdict(fdFlat)),
+		fmt.Sprintf("soak goroutines: %d → %d (slope %+.2f per 100; target: flat) %s", first.goroutines, last.goroutines, slope(xs, gor)*100, verdict(gorFlat)),
 		// Only the fixture's config file may stay in the run directory.
 		fmt.Sprintf("soak run dir leftovers: %d (target: none) %s", last.runEntries-1, verdict(last.runEntries <= 1)),
 	}

@@ -14,8 +14,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	ossignal "os/signal"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/godbus/dbus/v5"
@@ -113,8 +115,17 @@ func Run(ctx context.Context, cfg Config) error {
 	d.watchClients()
 	ticker := time.NewTicker(cfg.PollInterval)
 	defer ticker.Stop()
+	// SIGUSR1 asks for the daemon's footprint in the log (memstats.go).
+	usr1 := make(chan os.Signal, 1)
+	ossignal.Notify(usr1, syscall.SIGUSR1)
+	defer ossignal.Stop(usr1)
+	statsSeq := 0
 	for {
 		select {
+		case <-usr1:
+			// seq tells a reader which answer is the one to its signal.
+			statsSeq++
+			log.WithFields(runtimeStats()).WithField("seq", statsSeq).Info("runtime stats")
 		case <-ctx.Done():
 			d.shutdown()
 			return nil

@@ -239,6 +239,7 @@ func (t *transaction) execute() {
 	}
 	t.emit("Finished", t.success, t.errMsg)
 	t.end()
+	releaseMemory()
 }
 
 // end releases the daemon for the next transaction and closes the server once
