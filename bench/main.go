@@ -62,13 +62,6 @@ type config struct {
 }
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "-"+solveChildFlag {
-		if err := solveChild(os.Args[2:]); err != nil {
-			fmt.Fprintln(os.Stderr, "bench solve:", err)
-			os.Exit(1)
-		}
-		return
-	}
 	var cfg config
 	var policy string
 	flag.StringVar(&cfg.strata, "strata", "bin/strata", "path to the strata CLI")

@@ -113,7 +113,7 @@ func runSoak(ctx context.Context, cfg config, dir string, n int, out io.Writer) 
 				err = fmt.Errorf("exited %d: %s%s", code, stdout, stderr)
 			}
 			if err != nil {
-				return nil, fmt.Errorf("transaction %d, strata %s: %w", done+1, strings.Join(args, " "), err)
+				return nil, fmt.Errorf("transaction %d, strata %s: %w\n--- stratad log tail ---\n%s", done+1, strings.Join(args, " "), err, tail(daemon.Log(), 40))
 			}
 			done++
 			if done%soakEvery == 0 {

@@ -24,6 +24,7 @@ import (
 	"github.com/godbus/dbus/v5/introspect"
 	"github.com/sirupsen/logrus"
 
+	"github.com/strata-os/strata/internal/cmem"
 	"github.com/strata-os/strata/transactions"
 )
 
@@ -76,6 +77,10 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.ConfigPath = DefaultConfigPath
 	}
 	log := logrus.NewEntry(cfg.Log)
+	// Two arenas are plenty for one transaction at a time (memstats.go).
+	if err := cmem.LimitArenas(2); err != nil {
+		log.WithError(err).Warn("keeping glibc's default malloc arenas")
+	}
 	if err := os.MkdirAll(cfg.RunDir, 0o755); err != nil {
 		return fmt.Errorf("creating run directory: %w", err)
 	}

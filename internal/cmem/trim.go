@@ -21,6 +21,8 @@ static void *strata_cmem_fill(int n) {
 */
 import "C"
 
+import "fmt"
+
 // Trim returns the C heap's free memory to the kernel (glibc's
 // malloc_trim(0)): free chunks at the top of the main arena and whole free
 // pages inside every arena. glibc keeps freed memory for reuse otherwise, so
@@ -28,6 +30,21 @@ import "C"
 // rest of its life. It reports whether anything was released.
 func Trim() bool {
 	return C.malloc_trim(0) == 1
+}
+
+// LimitArenas caps how many malloc arenas glibc creates (mallopt
+// M_ARENA_MAX). By default every thread that meets contention gets its own
+// arena, up to eight per CPU, and Go runs C calls on whichever OS thread is
+// free, so over a daemon's life most of its threads end up owning an arena
+// whose free space Trim can only partly return (each keeps its top chunk
+// and whatever live allocation pins its pages). Few arenas keep that slack
+// small; stratad runs one transaction at a time, so C allocations rarely
+// contend. It must be called before threads allocate, i.e. at start.
+func LimitArenas(n int) error {
+	if C.mallopt(C.M_ARENA_MAX, C.int(n)) != 1 {
+		return fmt.Errorf("limiting malloc arenas to %d: mallopt refused", n)
+	}
+	return nil
 }
 
 // fill makes n small C allocations, touches them and frees all but the

@@ -12,3 +12,9 @@ func TestTrimReleasesFreedMemory(t *testing.T) {
 		t.Fatal("malloc_trim released nothing after 20 MB of small allocations were freed")
 	}
 }
+
+func TestLimitArenas(t *testing.T) {
+	if err := LimitArenas(2); err != nil {
+		t.Fatal(err)
+	}
+}
