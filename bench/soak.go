@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/strata-os/strata/tests/fixture"
 )
@@ -40,6 +41,7 @@ type soakSample struct {
 	fds        int
 	objectsMB  float64
 	runEntries int
+	repoTmp    []string // staging-*/checkout-* left in the repo's tmp
 }
 
 // runSoak is measurement 6: n transactions of mixed kinds against one
@@ -81,6 +83,19 @@ func runSoak(ctx context.Context, cfg config, dir string, n int, out io.Writer) 
 		if err != nil {
 			return s, err
 		}
+		// A finished transaction's peer goroutines linger for a moment
+		// (late readers of Finished); a leaked one never leaves. The
+		// fewest of a few looks over a second tells the two apart.
+		for i := 0; i < 3; i++ {
+			time.Sleep(300 * time.Millisecond)
+			again, err := daemon.RuntimeStats(ctx)
+			if err != nil {
+				return s, err
+			}
+			if again["goroutines"] < stats["goroutines"] {
+				stats["goroutines"] = again["goroutines"]
+			}
+		}
 		s.anonMB, s.fileMB = float64(stats["anon_kb"])/1024, float64(stats["file_kb"])/1024
 		s.goHeapMB = float64(stats["go_heap_objects_kb"]) / 1024
 		s.goroutines = int(stats["goroutines"])
@@ -91,6 +106,7 @@ func runSoak(ctx context.Context, cfg config, dir string, n int, out io.Writer) 
 		}
 		entries, _ := os.ReadDir(runDir)
 		s.runEntries = len(entries)
+		s.repoTmp = repoLeftovers(filepath.Join(host.Sysroot, "ostree/repo"))
 		return s, nil
 	}
 	report := func(s soakSample) {
@@ -130,31 +146,58 @@ func runSoak(ctx context.Context, cfg config, dir string, n int, out io.Writer) 
 		return nil, fmt.Errorf("soak of %d transactions gave %d samples; run at least %d", n, len(samples), 2*soakEvery)
 	}
 	first, last := samples[0], samples[len(samples)-1]
-	var xs, rss, anon, fds, gor []float64
+	var xs, rss, anon, fds, gor, objs []float64
 	for _, s := range samples {
 		xs = append(xs, float64(s.txns))
 		rss = append(rss, s.rssMB)
 		anon = append(anon, s.anonMB)
 		fds = append(fds, float64(s.fds))
 		gor = append(gor, float64(s.goroutines))
+		objs = append(objs, s.objectsMB)
 	}
 	rssSlope := slope(xs, rss) * 100
+	// The trend is judged on the second half of the run: the first
+	// transactions fill caches and malloc arenas up to their working size
+	// (the whole-run slope is printed too); a leak keeps growing in the
+	// second half as well.
+	half := len(xs) / 2
+	if len(xs)-half < 2 {
+		half = 0
+	}
+	lateSlope := slope(xs[half:], rss[half:]) * 100
 	fdFlat := last.fds <= first.fds
 	gorFlat := last.goroutines <= first.goroutines
 	lines := []string{
 		fmt.Sprintf("soak idle RSS after %d transactions: %.1f MB (target ≤ %.0f MB) %s", n, last.rssMB, soakRSSTarget, verdict(last.rssMB <= soakRSSTarget)),
-		fmt.Sprintf("soak RSS slope: %+.2f MB per 100 transactions (target: no upward trend) %s", rssSlope, verdict(rssSlope <= 0.1)),
+		fmt.Sprintf("soak RSS slope after %d transactions: %+.2f MB per 100 (whole run %+.2f; target: no upward trend) %s", samples[half].txns, lateSlope, rssSlope, verdict(lateSlope <= 0.1)),
 		fmt.Sprintf("soak RSS split after the run: anon %.1f MB (slope %+.2f per 100), file-backed %.1f MB, live Go heap %.1f MB", last.anonMB, slope(xs, anon)*100, last.fileMB, last.goHeapMB),
 		fmt.Sprintf("soak open fds: %d → %d (slope %+.2f per 100; target: flat) %s", first.fds, last.fds, slope(xs, fds)*100, verdict(fdFlat)),
 		fmt.Sprintf("soak goroutines: %d → %d (slope %+.2f per 100; target: flat) %s", first.goroutines, last.goroutines, slope(xs, gor)*100, verdict(gorFlat)),
+		fmt.Sprintf("soak object store: %.1f → %.1f MB (slope %+.3f MB per 100)", first.objectsMB, last.objectsMB, slope(xs, objs)*100),
 		// Only the fixture's config file may stay in the run directory.
 		fmt.Sprintf("soak run dir leftovers: %d (target: none) %s", last.runEntries-1, verdict(last.runEntries <= 1)),
+		fmt.Sprintf("soak repo tmp leftovers: %d %v (target: none) %s", len(last.repoTmp), last.repoTmp, verdict(len(last.repoTmp) == 0)),
 	}
 	for _, l := range lines {
 		fmt.Fprintf(out, "  %s\n", l)
 	}
 	fmt.Fprintln(out)
 	return lines, nil
+}
+
+// repoLeftovers lists what finished transactions may leave in an OSTree
+// repo's tmp: staging directories of commits and checkouts.
+func repoLeftovers(repo string) []string {
+	var out []string
+	for _, dir := range []string{"tmp", "tmp/cache"} {
+		entries, _ := os.ReadDir(filepath.Join(repo, dir))
+		for _, en := range entries {
+			if strings.HasPrefix(en.Name(), "staging-") || strings.HasPrefix(en.Name(), "checkout-") {
+				out = append(out, filepath.Join(dir, en.Name()))
+			}
+		}
+	}
+	return out
 }
 
 // slope is the least-squares slope of ys over xs.
