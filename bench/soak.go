@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -39,7 +40,8 @@ type soakSample struct {
 	goHeapMB   float64 // live Go heap objects
 	goroutines int
 	fds        int
-	objectsMB  float64
+	objects    int     // files in the repo's objects/
+	objectsMB  float64 // their sizes (not the directories': those grow as entries come and go)
 	runEntries int
 	repoTmp    []string // staging-*/checkout-* left in the repo's tmp
 }
@@ -99,19 +101,15 @@ func runSoak(ctx context.Context, cfg config, dir string, n int, out io.Writer) 
 		s.anonMB, s.fileMB = float64(stats["anon_kb"])/1024, float64(stats["file_kb"])/1024
 		s.goHeapMB = float64(stats["go_heap_objects_kb"]) / 1024
 		s.goroutines = int(stats["goroutines"])
-		if du, err := toolOutput(ctx, "du", "-sb", filepath.Join(host.Sysroot, "ostree/repo/objects")); err == nil {
-			if b, err := strconv.ParseFloat(strings.Fields(du)[0], 64); err == nil {
-				s.objectsMB = b / 1e6
-			}
-		}
+		s.objects, s.objectsMB = objectStore(filepath.Join(host.Sysroot, "ostree/repo/objects"))
 		entries, _ := os.ReadDir(runDir)
 		s.runEntries = len(entries)
 		s.repoTmp = repoLeftovers(filepath.Join(host.Sysroot, "ostree/repo"))
 		return s, nil
 	}
 	report := func(s soakSample) {
-		fmt.Fprintf(out, "  after %4d: RSS %.1f MB (anon %.1f, file-backed %.1f; live Go heap %.1f), %d goroutines, %d fds, objects %.1f MB, run dir %d entries\n",
-			s.txns, s.rssMB, s.anonMB, s.fileMB, s.goHeapMB, s.goroutines, s.fds, s.objectsMB, s.runEntries)
+		fmt.Fprintf(out, "  after %4d: RSS %.1f MB (anon %.1f, file-backed %.1f; live Go heap %.1f), %d goroutines, %d fds, %d objects (%.2f MB), run dir %d entries\n",
+			s.txns, s.rssMB, s.anonMB, s.fileMB, s.goHeapMB, s.goroutines, s.fds, s.objects, s.objectsMB, s.runEntries)
 	}
 	start, err := sample(0)
 	if err != nil {
@@ -173,7 +171,7 @@ func runSoak(ctx context.Context, cfg config, dir string, n int, out io.Writer) 
 		fmt.Sprintf("soak RSS split after the run: anon %.1f MB (slope %+.2f per 100), file-backed %.1f MB, live Go heap %.1f MB", last.anonMB, slope(xs, anon)*100, last.fileMB, last.goHeapMB),
 		fmt.Sprintf("soak open fds: %d → %d (slope %+.2f per 100; target: flat) %s", first.fds, last.fds, slope(xs, fds)*100, verdict(fdFlat)),
 		fmt.Sprintf("soak goroutines: %d → %d (slope %+.2f per 100; target: flat) %s", first.goroutines, last.goroutines, slope(xs, gor)*100, verdict(gorFlat)),
-		fmt.Sprintf("soak object store: %.1f → %.1f MB (slope %+.3f MB per 100)", first.objectsMB, last.objectsMB, slope(xs, objs)*100),
+		fmt.Sprintf("soak object store: %d → %d objects, %.2f → %.2f MB (slope %+.3f MB per 100; target: flat) %s", first.objects, last.objects, first.objectsMB, last.objectsMB, slope(xs, objs)*100, verdict(last.objects <= first.objects)),
 		// Only the fixture's config file may stay in the run directory.
 		fmt.Sprintf("soak run dir leftovers: %d (target: none) %s", last.runEntries-1, verdict(last.runEntries <= 1)),
 		fmt.Sprintf("soak repo tmp leftovers: %d %v (target: none) %s", len(last.repoTmp), last.repoTmp, verdict(len(last.repoTmp) == 0)),
@@ -183,6 +181,21 @@ func runSoak(ctx context.Context, cfg config, dir string, n int, out io.Writer) 
 	}
 	fmt.Fprintln(out)
 	return lines, nil
+}
+
+// objectStore counts the files under an OSTree repo's objects/ and their
+// sizes.
+func objectStore(dir string) (n int, mb float64) {
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if info, err := d.Info(); err == nil {
+				n++
+				mb += float64(info.Size()) / 1e6
+			}
+		}
+		return nil
+	})
+	return n, mb
 }
 
 // repoLeftovers lists what finished transactions may leave in an OSTree
