@@ -3,18 +3,24 @@
 // times, because the machines it runs on are noisy.
 //
 //  1. install vs deploy: `strata install` of one small package on a
-//     20 000-file base, against `ostree admin deploy` of that base.
+//     20 000-file base, against `ostree admin deploy` of that base, with
+//     the daemon's per-stage split; 1b. the same on a cheap-to-deploy base
+//     (the same files in four flat directories).
 //  2. reuse: a second install of the same package reuses its import.
+//     2b. status: `strata status` against `ostree admin status`, and the
+//     daemon's own answer.
 //  3. depsolve: resolving one install over a 60 000-package rpm-md repo
-//     with internal/solv, against `dnf --assumeno install`.
+//     with internal/solv (bench/solvechild), against `dnf --assumeno
+//     install`.
 //  4. image rebase: `strata rebase` onto a 20 000-file image in a loopback
 //     docker-registry, against skopeo copy + umoci raw unpack + ostree
 //     commit + ostree admin deploy.
 //  5. image upgrade: to a tag that differs in one layer, the bytes read from
 //     the registry against that layer + manifest + config, and the time
 //     against `ostree admin deploy` of the result.
-//  6. soak: 500 mixed transactions against one daemon; RSS, open fds,
-//     object store size and run-dir leftovers sampled every 50, with slopes.
+//  6. soak: 500 mixed transactions against one daemon; RSS (anonymous and
+//     file-backed), goroutines, open fds, object store and leftovers in
+//     the run dir and the repo's tmp sampled every 50, with slopes.
 //
 // It owns nothing but these measurements; hosts, buses and daemons come from
 // tests/fixture. It exits non-zero only when a measurement could not be made
