@@ -105,10 +105,34 @@ func TestStagesSince(t *testing.T) {
 	for _, l := range lines {
 		s.lines = append(s.lines, stampedLine{t0.Add(l.after), l.text})
 	}
-	got := s.stagesSince(0)
+	got := formatStages(s.stagesSince(0))
 	want := "start 10ms, Resolving dependencies 30ms, Writing deployment 100ms"
 	if got != want {
 		t.Errorf("stagesSince = %q, want %q", got, want)
+	}
+}
+
+func TestMedianStages(t *testing.T) {
+	runs := [][]stageTime{
+		{{"start", 10 * time.Millisecond}, {"Importing 1 package(s)", 20 * time.Millisecond}, {"Installing bench-pkg1", 5 * time.Millisecond}},
+		{{"start", 30 * time.Millisecond}, {"Importing 1 package(s)", 40 * time.Millisecond}, {"Installing bench-pkg2", 15 * time.Millisecond}},
+		{{"start", 20 * time.Millisecond}, {"Importing 1 package(s)", 30 * time.Millisecond}, {"Installing bench-pkg3", 10 * time.Millisecond}},
+	}
+	whole := []time.Duration{100 * time.Millisecond, 120 * time.Millisecond, 110 * time.Millisecond}
+	got := medianStages(runs, whole)
+	want := "start 20ms, Importing N package(s) 30ms, Installing PKG 10ms, outside the transaction (CLI, bus, setup) 50ms"
+	if got != want {
+		t.Errorf("medianStages = %q, want %q", got, want)
+	}
+}
+
+func TestSlope(t *testing.T) {
+	xs := []float64{50, 100, 150, 200}
+	if got := slope(xs, []float64{1, 2, 3, 4}); got < 0.0199 || got > 0.0201 {
+		t.Errorf("slope of a line rising 1 per 50 = %v, want 0.02", got)
+	}
+	if got := slope(xs, []float64{7, 7, 7, 7}); got != 0 {
+		t.Errorf("slope of a flat line = %v, want 0", got)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,60 +14,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/strata-os/strata/internal/solv"
 )
 
-// solveChildFlag makes the benchmark binary act as the strata side of the
-// depsolve measurement: one process that resolves and exits, like dnf.
-const solveChildFlag = "solve-child"
-
-// solveReport is what a solve child prints (one JSON object on stdout).
+// solveReport is what the strata side prints (one JSON object on stdout;
+// bench/solvechild writes it).
 type solveReport struct {
 	LoadInstalled time.Duration `json:"load_installed_ns"`
 	LoadRepo      time.Duration `json:"load_repo_ns"`
 	Solve         time.Duration `json:"solve_ns"`
 	Install       []string      `json:"install"`
-}
-
-// solveChild is the entry point of a solve child: libsolv through
-// internal/solv, with the same calls the daemon's resolution makes.
-func solveChild(args []string) error {
-	fs := flag.NewFlagSet(solveChildFlag, flag.ContinueOnError)
-	root := fs.String("root", "", "tree whose usr/share/rpm is the installed set")
-	primary := fs.String("primary", "", "primary.xml.gz")
-	filelists := fs.String("filelists", "", "filelists.xml.gz")
-	cache := fs.String("solv", "", ".solv cache file")
-	install := fs.String("install", "", "package to install")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	var r solveReport
-	pool, err := solv.NewPool("x86_64")
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	start := time.Now()
-	if err := pool.LoadInstalled(*root); err != nil {
-		return err
-	}
-	r.LoadInstalled = time.Since(start)
-	start = time.Now()
-	if err := pool.AddRepoMDCached("synth", *primary, *filelists, *cache, 99); err != nil {
-		return err
-	}
-	r.LoadRepo = time.Since(start)
-	start = time.Now()
-	tx, err := pool.Solve(solv.Request{Install: []string{*install}})
-	if err != nil {
-		return err
-	}
-	r.Solve = time.Since(start)
-	for _, p := range tx.Install {
-		r.Install = append(r.Install, p.NEVRA())
-	}
-	return json.NewEncoder(os.Stdout).Encode(r)
 }
 
 // depsolveResult is the outcome of the depsolve measurement.
@@ -149,12 +103,15 @@ func measureDepsolve(ctx context.Context, cfg config, dir string, rpms []string,
 		}
 	}
 
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
+	// The strata side is its own small program (bench/solvechild): a
+	// resolution runs inside the long-lived daemon, so the start-up of the
+	// benchmark binary (hosts, registries, image code) is no part of it.
+	child := filepath.Join(dir, "solvechild")
+	if err := runTool(ctx, "go", "build", "-o", child, "github.com/strata-os/strata/bench/solvechild"); err != nil {
+		return nil, fmt.Errorf("building the strata side: %w", err)
 	}
 	solvCache := filepath.Join(dir, "synth.solv")
-	strataCmd := []string{self, "-" + solveChildFlag, "-root", root, "-primary", primary,
+	strataCmd := []string{child, "-root", root, "-primary", primary,
 		"-filelists", filelists, "-solv", solvCache, "-install", synthName(synthTarget)}
 
 	dnfConf := filepath.Join(dir, "dnf.conf")

@@ -88,7 +88,7 @@ func setupImage(ctx context.Context, cfg config, dir string, out io.Writer) (*im
 		rpms = append(rpms, p)
 	}
 	tree := filepath.Join(dir, "tree")
-	if err := buildBaseTree(ctx, tree, rpms, imageFiles-appFiles); err != nil {
+	if err := buildBaseTree(ctx, tree, rpms, imageFiles-appFiles, treeAreas); err != nil {
 		return nil, fmt.Errorf("building the image tree: %w", err)
 	}
 	// A container build keeps /etc at the top; /usr/etc is what an import
@@ -366,7 +366,7 @@ func (e *imageEnv) strataPair(ctx context.Context, dir string) (*strataPairResul
 	if _, res.rebase, err = cli("rebase", e.stableRef()); err != nil {
 		return nil, err
 	}
-	res.stages = stages.stagesSince(mark)
+	res.stages = formatStages(stages.stagesSince(mark))
 	if _, err := e.expectImage(cli, e.v1); err != nil {
 		return nil, fmt.Errorf("after rebase: %w", err)
 	}
@@ -387,7 +387,7 @@ func (e *imageEnv) strataPair(ctx context.Context, dir string) (*strataPairResul
 	if err != nil {
 		return nil, fmt.Errorf("after upgrade: %w", err)
 	}
-	res.upgradeStages = stages.stagesSince(mark)
+	res.upgradeStages = formatStages(stages.stagesSince(mark))
 	settle()
 	start := time.Now()
 	if err := runTool(ctx, "ostree", "admin", "deploy", "--sysroot="+host.Sysroot, "--os="+fixture.OSName, commit); err != nil {

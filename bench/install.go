@@ -59,9 +59,10 @@ func (e *installEnv) close() {
 	}
 }
 
-// setupInstall builds the packages, the base tree and commit, the sysroot
-// with the base deployed, the package repo, the bus and the daemon.
-func setupInstall(ctx context.Context, cfg config, dir string, out io.Writer) (*installEnv, []string, error) {
+// setupInstall builds the packages, the base tree (its files laid out as
+// areas say) and commit, the sysroot with the base deployed, the package
+// repo, the bus and the daemon.
+func setupInstall(ctx context.Context, cfg config, dir string, areas []treeArea, out io.Writer) (*installEnv, []string, error) {
 	e := &installEnv{cfg: cfg, sysroot: filepath.Join(dir, "sysroot"), out: out}
 	ok := false
 	defer func() {
@@ -99,7 +100,7 @@ func setupInstall(ctx context.Context, cfg config, dir string, out io.Writer) (*
 
 	start = time.Now()
 	tree := filepath.Join(dir, "tree")
-	if err := buildBaseTree(ctx, tree, baseRPMs, baseFiles); err != nil {
+	if err := buildBaseTree(ctx, tree, baseRPMs, baseFiles, areas); err != nil {
 		return nil, nil, fmt.Errorf("building the base tree: %w", err)
 	}
 	n, err := countFiles(tree)
@@ -226,6 +227,17 @@ type installResult struct {
 	deploy, install []time.Duration
 	ratio           float64
 	dryRun          time.Duration // strata install --dry-run, for scale
+	stages          [][]stageTime // the daemon's stages of each timed install
+}
+
+// report prints the medians and the per-stage split and returns the
+// summary line, named name.
+func (r *installResult) report(out io.Writer, name string) string {
+	line := fmt.Sprintf("%s: %.2f (target ≤ %.2f) %s", name, r.ratio, installTarget, verdict(r.ratio <= installTarget))
+	fmt.Fprintf(out, "  median: ostree admin deploy %s, strata install %s (for scale: strata install --dry-run %s)\n",
+		ms(medianDur(r.deploy)), ms(medianDur(r.install)), ms(r.dryRun))
+	fmt.Fprintf(out, "  median stage split of strata install: %s\n  %s\n\n", medianStages(r.stages, r.install), line)
+	return line
 }
 
 // measureInstall warms the metadata cache, then alternates the baseline
@@ -269,7 +281,9 @@ func measureInstall(ctx context.Context, e *installEnv) (*installResult, error) 
 		res.install = append(res.install, id)
 		ratios = append(ratios, id.Seconds()/dd.Seconds())
 		fmt.Fprintf(out, "  run %d: ostree admin deploy %s, strata install %s %s, ratio %.2f\n", i+1, ms(dd), pkg, ms(id), ratios[i])
-		fmt.Fprintf(out, "         daemon stages: %s\n", e.stages.stagesSince(mark))
+		stages := e.stages.stagesSince(mark)
+		res.stages = append(res.stages, stages)
+		fmt.Fprintf(out, "         daemon stages: %s\n", formatStages(stages))
 	}
 	res.ratio = median(ratios)
 	// Not part of the ratio: how much of an install is resolution alone

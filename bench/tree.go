@@ -63,7 +63,7 @@ for i in $(seq 1 32); do echo "%[1]s line $i of a small data file" ; done > %%{b
 // non-directory entries: the RPMs installed with the real rpm (kernel,
 // os-release, their rpmdb in usr/share/rpm), a few files in /usr/etc, and
 // generated small text files filling a realistic directory structure.
-func buildBaseTree(ctx context.Context, root string, rpms []string, nFiles int) error {
+func buildBaseTree(ctx context.Context, root string, rpms []string, nFiles int, areas []treeArea) error {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return err
 	}
@@ -103,7 +103,7 @@ func buildBaseTree(ctx context.Context, root string, rpms []string, nFiles int) 
 	if have > nFiles {
 		return fmt.Errorf("base tree already has %d files, more than the %d asked for", have, nFiles)
 	}
-	return generateFiles(root, nFiles-have)
+	return generateFiles(root, nFiles-have, areas)
 }
 
 // shapeTree turns an installed root into what ostree admin deploy expects:
@@ -162,17 +162,28 @@ var treeAreas = []treeArea{
 	{"usr/lib/firmware", 80, ".bin", 0o644, 8},
 }
 
+// compactAreas is the cheap-to-deploy base of issue 16: the same number
+// of small files in a handful of flat directories, so that writing a
+// deployment is mostly hardlinking and the fixed costs of a transaction
+// show.
+var compactAreas = []treeArea{
+	{"usr/bin", 1, "", 0o755, 1},
+	{"usr/lib64", 1, ".so.1", 0o755, 1},
+	{"usr/share/bench/a", 1, ".txt", 0o644, 1},
+	{"usr/share/bench/b", 1, ".txt", 0o644, 1},
+}
+
 // generateFiles writes n small files of distinct content (so ostree cannot
-// deduplicate them) across treeAreas. Sizes range from 64 bytes to 4 KiB.
-func generateFiles(root string, n int) error {
+// deduplicate them) across areas. Sizes range from 64 bytes to 4 KiB.
+func generateFiles(root string, n int, areas []treeArea) error {
 	total := 0
-	for _, a := range treeAreas {
+	for _, a := range areas {
 		total += a.share
 	}
 	written := 0
-	for ai, a := range treeAreas {
+	for ai, a := range areas {
 		count := n * a.share / total
-		if ai == len(treeAreas)-1 {
+		if ai == len(areas)-1 {
 			count = n - written
 		}
 		for i := 0; i < count; i++ {

@@ -30,9 +30,10 @@ var ErrNoActiveTransaction = errors.New("no active transaction")
 // Client is a connection to the daemon's Sysroot object. It is safe for
 // concurrent use (godbus connections are).
 type Client struct {
-	conn     *dbus.Conn
-	sysroot  dbus.BusObject
-	clientID string
+	conn       *dbus.Conn
+	sysroot    dbus.BusObject
+	clientID   string
+	registered bool // RegisterClient was called: Close unregisters
 }
 
 // Connect connects to the system bus (DBUS_SYSTEM_BUS_ADDRESS overrides the
@@ -58,22 +59,62 @@ func ConnectAddress(ctx context.Context, address, clientID string) (*Client, err
 	return newClient(ctx, conn, clientID)
 }
 
+// ConnectReader connects to the system bus like Connect but registers no
+// client: for commands that only read a few properties and leave (status).
+// Registration keeps an idle daemon from exiting and names who watches a
+// transaction; a reader needs neither, and skipping RegisterClient and
+// UnregisterClient saves two of its round trips. The first read still
+// bus-activates the daemon.
+func ConnectReader(ctx context.Context) (*Client, error) {
+	conn, err := dbus.ConnectSystemBus()
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the system bus: %w", err)
+	}
+	return &Client{conn: conn, sysroot: conn.Object(BusName, SysrootPath)}, nil
+}
+
+// ConnectReaderAddress is ConnectReader for a bus at an explicit address.
+func ConnectReaderAddress(ctx context.Context, address string) (*Client, error) {
+	conn, err := dbus.Connect(address)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to bus %s: %w", address, err)
+	}
+	return &Client{conn: conn, sysroot: conn.Object(BusName, SysrootPath)}, nil
+}
+
 func newClient(ctx context.Context, conn *dbus.Conn, clientID string) (*Client, error) {
 	c := &Client{conn: conn, sysroot: conn.Object(BusName, SysrootPath), clientID: clientID}
 	opts := map[string]dbus.Variant{"id": dbus.MakeVariant(clientID)}
 	if err := c.sysroot.CallWithContext(ctx, SysrootInterface+".RegisterClient", 0, opts).Err; err != nil {
 		conn.Close()
-		var dbusErr dbus.Error
-		if errors.As(err, &dbusErr) && dbusErr.Name == "org.freedesktop.DBus.Error.ServiceUnknown" {
-			return nil, fmt.Errorf("no daemon serves %s on the system bus: start stratad (e.g. `/usr/libexec/stratad --sysroot=/`) and try again", BusName)
+		if err := noDaemon(err); err != nil {
+			return nil, err
 		}
 		return nil, fmt.Errorf("registering client %q with %s: %w", clientID, BusName, err)
 	}
+	c.registered = true
 	return c, nil
 }
 
-// Close unregisters the client and closes the bus connection.
+// noDaemon turns a call's "no one owns the name" error into advice; other
+// errors give nil.
+func noDaemon(err error) error {
+	var dbusErr dbus.Error
+	if errors.As(err, &dbusErr) && dbusErr.Name == "org.freedesktop.DBus.Error.ServiceUnknown" {
+		return fmt.Errorf("no daemon serves %s on the system bus: start stratad (e.g. `/usr/libexec/stratad --sysroot=/`) and try again", BusName)
+	}
+	return nil
+}
+
+// Close unregisters the client (if it registered) and closes the bus
+// connection.
 func (c *Client) Close() error {
+	if !c.registered {
+		if err := c.conn.Close(); err != nil {
+			return fmt.Errorf("closing the bus connection: %w", err)
+		}
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), unregisterTimeout)
 	defer cancel()
 	opts := map[string]dbus.Variant{"id": dbus.MakeVariant(c.clientID)}
@@ -112,6 +153,9 @@ func (c *Client) ReloadConfig(ctx context.Context) error {
 func (c *Client) Status(ctx context.Context) (*Status, error) {
 	props, err := getAll(ctx, c.sysroot, SysrootInterface)
 	if err != nil {
+		if nd := noDaemon(err); nd != nil {
+			return nil, nd
+		}
 		return nil, fmt.Errorf("reading sysroot status: %w", err)
 	}
 	return decodeStatus(props), nil

@@ -14,14 +14,17 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	ossignal "os/signal"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/godbus/dbus/v5"
 	"github.com/godbus/dbus/v5/introspect"
 	"github.com/sirupsen/logrus"
 
+	"github.com/strata-os/strata/internal/cmem"
 	"github.com/strata-os/strata/transactions"
 )
 
@@ -75,6 +78,10 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.ConfigPath = DefaultConfigPath
 	}
 	log := logrus.NewEntry(cfg.Log)
+	// Two arenas are plenty for one transaction at a time (memstats.go).
+	if err := cmem.LimitArenas(2); err != nil {
+		log.WithError(err).Warn("keeping glibc's default malloc arenas")
+	}
 	if err := os.MkdirAll(cfg.RunDir, 0o755); err != nil {
 		return fmt.Errorf("creating run directory: %w", err)
 	}
@@ -115,8 +122,17 @@ func Run(ctx context.Context, cfg Config) error {
 	d.watchClients()
 	ticker := time.NewTicker(cfg.PollInterval)
 	defer ticker.Stop()
+	// SIGUSR1 asks for the daemon's footprint in the log (memstats.go).
+	usr1 := make(chan os.Signal, 1)
+	ossignal.Notify(usr1, syscall.SIGUSR1)
+	defer ossignal.Stop(usr1)
+	statsSeq := 0
 	for {
 		select {
+		case <-usr1:
+			// seq tells a reader which answer is the one to its signal.
+			statsSeq++
+			log.WithFields(runtimeStats()).WithField("seq", statsSeq).Info("runtime stats")
 		case <-ctx.Done():
 			d.shutdown()
 			return nil

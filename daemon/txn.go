@@ -244,6 +244,7 @@ func (t *transaction) execute() {
 	}
 	t.emit("Finished", t.success, t.errMsg)
 	t.end()
+	releaseMemory()
 	if reboot != nil {
 		t.d.reboot(reboot)
 	}

@@ -52,6 +52,17 @@ type app struct {
 	quiet   bool // -q: show no transaction progress, only the outcome
 	// connect reaches the daemon; replaced in tests that need no daemon.
 	connect func(ctx context.Context) (*client.Client, error)
+	// connectReader reaches the daemon without registering as a client,
+	// for commands that only read (status); nil means connect.
+	connectReader func(ctx context.Context) (*client.Client, error)
+}
+
+// reader connects for a read-only command.
+func (a *app) reader(ctx context.Context) (*client.Client, error) {
+	if a.connectReader != nil {
+		return a.connectReader(ctx)
+	}
+	return a.connect(ctx)
 }
 
 func main() {
@@ -68,6 +79,7 @@ func main() {
 		clientID = defaultClientID
 	}
 	a.connect = func(ctx context.Context) (*client.Client, error) { return client.Connect(ctx, clientID) }
+	a.connectReader = client.ConnectReader
 
 	// First Ctrl-C cancels the context (a running transaction is then
 	// cancelled and awaited); a second one exits at once.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/godbus/dbus/v5"
+
 	"github.com/strata-os/strata/client"
 )
 
@@ -47,23 +49,38 @@ func runStatus(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 	if p.flag("json") && hasPath {
 		return 0, fmt.Errorf("Cannot specify both --json and --jsonpath")
 	}
-	c, err := a.connect(ctx)
+	c, err := a.reader(ctx)
 	if err != nil {
 		return 0, err
 	}
 	defer c.Close()
+	// The Sysroot's properties and the OS's cached update are independent
+	// reads: both are in flight at once, so the command waits for the
+	// daemon twice (GetAll, then GetOS and its property) instead of four
+	// times in a row.
+	type update struct {
+		cu  map[string]dbus.Variant
+		err error
+	}
+	updated := make(chan update, 1)
+	go func() {
+		o, err := c.OS(ctx, "")
+		if err != nil {
+			updated <- update{err: err}
+			return
+		}
+		cu, err := o.CachedUpdate(ctx)
+		updated <- update{cu, err}
+	}()
 	st, err := c.Status(ctx)
+	u := <-updated
 	if err != nil {
 		return 0, err
 	}
-	o, err := c.OS(ctx, "")
-	if err != nil {
-		return 0, err
+	if u.err != nil {
+		return 0, u.err
 	}
-	cu, err := o.CachedUpdate(ctx)
-	if err != nil {
-		return 0, err
-	}
+	cu := u.cu
 	v := statusView{
 		busy:         st.Busy(),
 		policy:       st.AutomaticUpdatePolicy,
