@@ -2,6 +2,7 @@ package transactions
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -52,7 +53,13 @@ func (e *Engine) Upgrade(ctx context.Context, osname string, opts UpgradeOptions
 		plan, err := prepareBase(ctx, s, baseChange{
 			osname: osname,
 			// An upgrade leaves a pinned revision (from `deploy`) and follows the ref again.
-			edit: func(o *origin.Origin) error { o.SetOverrideCommit(""); return nil },
+			edit: func(o *origin.Origin) error {
+				if err := checkConfigured(o); err != nil {
+					return err
+				}
+				o.SetOverrideCommit("")
+				return nil
+			},
 			fetch: func(ctx context.Context, src baseSource, o *origin.Origin) (string, error) {
 				return src.fetchHead(ctx, s, opts.CacheOnly, p)
 			},
@@ -162,6 +169,7 @@ func (e *Engine) Deploy(ctx context.Context, osname, revision string, opts Deplo
 	err := e.run(ctx, func(s Sysroot) error {
 		plan, err := prepareBase(ctx, s, baseChange{
 			osname: osname,
+			edit:   checkConfigured,
 			fetch: func(ctx context.Context, src baseSource, o *origin.Origin) (string, error) {
 				csum, err := src.fetchRevision(ctx, s, revisionArg(revision), opts.CacheOnly, p)
 				o.SetOverrideCommit(csum)
@@ -301,6 +309,16 @@ func resolveRebaseTarget(current, requested string) (string, error) {
 		return ref, nil
 	}
 	return remote + ":" + ref, nil
+}
+
+// checkConfigured refuses to update a host whose origin says it is not set
+// up yet, with the origin's own words (as rpm-ostree does); a rebase is how
+// such a host leaves that state.
+func checkConfigured(o *origin.Origin) error {
+	if msg := o.UnconfiguredState(); msg != "" {
+		return errors.New(msg)
+	}
+	return nil
 }
 
 // mergeOrigin finds the deployment a new one of osname starts from (the booted
