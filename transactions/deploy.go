@@ -65,6 +65,7 @@ func (e *Engine) Upgrade(ctx context.Context, osname string, opts UpgradeOptions
 			},
 			checkDowngrade: !opts.AllowDowngrade,
 			noChange:       "No upgrade available.",
+			pinnedNoChange: "Pinned to commit; no upgrade available",
 			lock:           opts.LockFinalization,
 		}, p)
 		if err != nil || plan == nil {
@@ -192,6 +193,9 @@ func (e *Engine) Deploy(ctx context.Context, osname, revision string, opts Deplo
 // prepareBase runs the steps they share.
 type baseChange struct {
 	osname string
+	// pinnedNoChange replaces noChange when the refspec is a commit
+	// checksum, which never moves.
+	pinnedNoChange string
 	// edit changes the origin copy before anything is fetched (nil: no change).
 	edit func(o *origin.Origin) error
 	// fetch brings the new base (from src, what the edited origin follows)
@@ -242,7 +246,11 @@ func prepareBase(ctx context.Context, s Sysroot, ch baseChange, p Progress) (*ba
 	repo := s.Repo()
 	base := readBase(repo, merge)
 	if ch.noChange != "" && target == base.checksum && string(o.Bytes()) == unchanged {
-		p.Message(ch.noChange)
+		msg := ch.noChange
+		if ch.pinnedNoChange != "" && pinnedToCommit(o.Refspec()) {
+			msg = ch.pinnedNoChange
+		}
+		p.Message(msg)
 		return nil, nil
 	}
 	if ch.checkDowngrade {
@@ -277,9 +285,10 @@ func revisionArg(rev string) string {
 	if isChecksum(rev) {
 		return rev
 	}
+	// rpm-ostree takes the prefixes in any case (its tests write REVISION=).
 	for _, prefix := range []string{"revision=", "version="} {
-		if strings.HasPrefix(rev, prefix) {
-			return rev
+		if len(rev) >= len(prefix) && strings.EqualFold(rev[:len(prefix)], prefix) {
+			return prefix + rev[len(prefix):]
 		}
 	}
 	return "version=" + rev
@@ -309,6 +318,13 @@ func resolveRebaseTarget(current, requested string) (string, error) {
 		return ref, nil
 	}
 	return remote + ":" + ref, nil
+}
+
+// pinnedToCommit tells whether refspec ("REMOTE:REF" or "REF") names a
+// commit checksum instead of a branch: rpm-ostree calls that pinned.
+func pinnedToCommit(refspec string) bool {
+	_, ref := origin.SplitRefspec(refspec)
+	return isChecksum(ref)
 }
 
 // checkConfigured refuses to update a host whose origin says it is not set
