@@ -128,7 +128,13 @@ func basePackages(ctx context.Context, s Sysroot, d *ostree.Deployment) ([]rpmdb
 // applyChanges edits the origin's requests and returns the names requested
 // just now.
 func applyChanges(s Sysroot, o *origin.Origin, ch PackageChanges) ([]string, error) {
-	requested := o.RequestedPackages()
+	requested, local := o.RequestedPackages(), o.RequestedLocalPackages()
+	if ch.UninstallAll {
+		// Everything layered goes first, then what is installed in the
+		// same request is layered anew (uninstall --all --install P,
+		// reset --install P).
+		requested, local = nil, nil
+	}
 	var added []string
 	for _, name := range ch.Install {
 		if slices.Contains(requested, name) {
@@ -140,7 +146,6 @@ func applyChanges(s Sysroot, o *origin.Origin, ch PackageChanges) ([]string, err
 		requested = append(requested, name)
 		added = append(added, name)
 	}
-	local := o.RequestedLocalPackages()
 	for _, path := range ch.InstallLocal {
 		id, err := keepLocalPackage(s, path)
 		if err != nil {
@@ -153,9 +158,6 @@ func applyChanges(s Sysroot, o *origin.Origin, ch PackageChanges) ([]string, err
 			return nil, fmt.Errorf("local package %s is already requested", id)
 		}
 		local = append(local, id)
-	}
-	if ch.UninstallAll {
-		requested, local = nil, nil
 	}
 	for _, name := range ch.Uninstall {
 		switch {
