@@ -179,7 +179,9 @@ func checkConflicts(ctx context.Context, root string, baseEntries map[string]ost
 			if owner == "" {
 				owner = baseOwner(ctx, root, e.Path)
 			}
-			conflicts = append(conflicts, fmt.Sprintf("file %s of %s conflicts with %s", e.Path, nevra, owner))
+			// ": File exists" is the errno rpm-ostree's checkout fails
+			// with here; scripts (and its tests) match on it.
+			conflicts = append(conflicts, fmt.Sprintf("file %s of %s conflicts with %s: File exists", e.Path, nevra, owner))
 		}
 	}
 	switch len(conflicts) {
