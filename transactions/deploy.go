@@ -169,8 +169,9 @@ func (e *Engine) Deploy(ctx context.Context, osname, revision string, opts Deplo
 	var res Result
 	err := e.run(ctx, func(s Sysroot) error {
 		plan, err := prepareBase(ctx, s, baseChange{
-			osname: osname,
-			edit:   checkConfigured,
+			osname:       osname,
+			edit:         checkConfigured,
+			pinsRevision: true,
 			fetch: func(ctx context.Context, src baseSource, o *origin.Origin) (string, error) {
 				csum, err := src.fetchRevision(ctx, s, revisionArg(revision), opts.CacheOnly, p)
 				o.SetOverrideCommit(csum)
@@ -193,6 +194,10 @@ func (e *Engine) Deploy(ctx context.Context, osname, revision string, opts Deplo
 // prepareBase runs the steps they share.
 type baseChange struct {
 	osname string
+	// pinsRevision: the change only pins the base to a revision (deploy),
+	// so deploying the commit already deployed is no change, pinned or not
+	// (as rpm-ostree sees it).
+	pinsRevision bool
 	// pinnedNoChange replaces noChange when the refspec is a commit
 	// checksum, which never moves.
 	pinnedNoChange string
@@ -245,7 +250,7 @@ func prepareBase(ctx context.Context, s Sysroot, ch baseChange, p Progress) (*ba
 	}
 	repo := s.Repo()
 	base := readBase(repo, merge)
-	if ch.noChange != "" && target == base.checksum && string(o.Bytes()) == unchanged {
+	if ch.noChange != "" && target == base.checksum && sameOrigin(o, unchanged, ch.pinsRevision) {
 		msg := ch.noChange
 		if ch.pinnedNoChange != "" && pinnedToCommit(o.Refspec()) {
 			msg = ch.pinnedNoChange
@@ -318,6 +323,25 @@ func resolveRebaseTarget(current, requested string) (string, error) {
 		return ref, nil
 	}
 	return remote + ":" + ref, nil
+}
+
+// sameOrigin tells whether o is the origin whose text was before, ignoring
+// the pinned revision when ignorePin is set.
+func sameOrigin(o *origin.Origin, before string, ignorePin bool) bool {
+	if string(o.Bytes()) == before {
+		return true
+	}
+	if !ignorePin {
+		return false
+	}
+	prev, err := origin.Parse([]byte(before))
+	if err != nil {
+		return false
+	}
+	now := o.Clone()
+	now.SetOverrideCommit("")
+	prev.SetOverrideCommit("")
+	return string(now.Bytes()) == string(prev.Bytes())
 }
 
 // pinnedToCommit tells whether refspec ("REMOTE:REF" or "REF") names a
