@@ -11,12 +11,14 @@ import (
 
 // Wire names, as rpm-ostree defines them.
 const (
-	BusName              = "org.projectatomic.rpmostree1"
-	SysrootPath          = dbus.ObjectPath("/org/projectatomic/rpmostree1/Sysroot")
-	SysrootInterface     = BusName + ".Sysroot"
-	OSInterface          = BusName + ".OS"
-	TransactionInterface = BusName + ".Transaction"
-	propertiesInterface  = "org.freedesktop.DBus.Properties"
+	BusName          = "org.projectatomic.rpmostree1"
+	SysrootPath      = dbus.ObjectPath("/org/projectatomic/rpmostree1/Sysroot")
+	SysrootInterface = BusName + ".Sysroot"
+	OSInterface      = BusName + ".OS"
+	// OSExperimentalInterface is on the same object as OSInterface.
+	OSExperimentalInterface = BusName + ".OSExperimental"
+	TransactionInterface    = BusName + ".Transaction"
+	propertiesInterface     = "org.freedesktop.DBus.Properties"
 )
 
 // unregisterTimeout bounds the UnregisterClient call made by Close, which has

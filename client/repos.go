@@ -113,3 +113,13 @@ func (o *OS) InitramfsEtc(ctx context.Context, track, untrack []string, untrackA
 	}
 	return o.start(ctx, "InitramfsEtc", track, untrack, untrackAll, forceSync, map[string]dbus.Variant{})
 }
+
+// Moo is OSExperimental.Moo, rpm-ostree's liveness check of the daemon
+// (`rpm-ostree testutils moo`): a cow, in Unicode when utf8 is set.
+func (o *OS) Moo(ctx context.Context, utf8 bool) (string, error) {
+	var out string
+	if err := o.obj.CallWithContext(ctx, OSExperimentalInterface+".Moo", 0, utf8).Store(&out); err != nil {
+		return "", fmt.Errorf("Moo: %w", err)
+	}
+	return out, nil
+}

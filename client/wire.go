@@ -27,14 +27,26 @@ const busErrorPrefix = "org.freedesktop.DBus.Error."
 // context or the D-Bus error name.
 func DaemonErrorText(err error) (string, bool) {
 	var de dbus.Error
-	if errors.As(err, &de) && !strings.HasPrefix(de.Name, busErrorPrefix) {
+	if errors.As(err, &de) && fromDaemon(de) {
 		return errorText(de), true
 	}
 	var dep *dbus.Error
-	if errors.As(err, &dep) && dep != nil && !strings.HasPrefix(dep.Name, busErrorPrefix) {
+	if errors.As(err, &dep) && dep != nil && fromDaemon(*dep) {
 		return errorText(*dep), true
 	}
 	return "", false
+}
+
+// fromDaemon tells the daemon's error replies from the bus's own. The
+// daemon's authorization refusals carry the bus's AccessDenied name (as
+// rpm-ostreed's do) but rpm-ostreed's wording, which scripts match on.
+func fromDaemon(e dbus.Error) bool {
+	if !strings.HasPrefix(e.Name, busErrorPrefix) {
+		return true
+	}
+	text := errorText(e)
+	return e.Name == "org.freedesktop.DBus.Error.AccessDenied" &&
+		(strings.HasPrefix(text, "Authorization error: ") || strings.HasPrefix(text, "rpmostreed "))
 }
 
 func errorText(e dbus.Error) string {

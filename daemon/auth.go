@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"time"
 
 	"github.com/godbus/dbus/v5"
@@ -47,9 +49,67 @@ type caller struct {
 func (d *Daemon) gate(sender dbus.Sender, actions ...string) (caller, *dbus.Error) {
 	uid, err := d.authorize(string(sender), actions)
 	if err != nil {
-		return caller{}, dbus.NewError("org.freedesktop.DBus.Error.AccessDenied", []any{err.Error()})
+		return caller{}, dbus.NewError("org.freedesktop.DBus.Error.AccessDenied", []any{refusal(gatedMethod(), err)})
 	}
 	return caller{sender: sender, uid: uid, ok: true}, nil
+}
+
+// refusal words an authorization failure as rpm-ostreed does, because
+// scripts (and rpm-ostree's own tests) match on it: "rpmostreed OS operation
+// PkgChange not allowed for user" when the answer is no, "Authorization
+// error: …" when no answer could be had; strata's explanation follows.
+func refusal(method string, err error) string {
+	var unanswered *unansweredError
+	if errors.As(err, &unanswered) {
+		return "Authorization error: " + err.Error()
+	}
+	if method == "" {
+		return err.Error()
+	}
+	return method + " not allowed for user: " + err.Error()
+}
+
+// unansweredError is a refusal because polkit gave no answer (not running,
+// failing, timed out), as opposed to polkit saying no.
+type unansweredError struct{ msg string }
+
+func (e *unansweredError) Error() string { return e.msg }
+
+// gatedMethod names the exported D-Bus method that called gate, as
+// "rpmostreed OS operation PkgChange" (rpm-ostreed's wording), from the
+// call stack: naming it here keeps the method name out of the 20-odd call
+// sites. The outermost daemon method is the one the bus called (PkgChange
+// calls UpdateDeployment, which calls gate).
+func gatedMethod() string {
+	pcs := make([]uintptr, 16)
+	n := runtime.Callers(3, pcs) // skip Callers, gatedMethod, gate
+	frames := runtime.CallersFrames(pcs[:n])
+	named := ""
+	for {
+		f, more := frames.Next()
+		if m := daemonMethod(f.Function); m != "" {
+			named = m
+		} else if named != "" || !more {
+			return named
+		}
+		if !more {
+			return named
+		}
+	}
+}
+
+// daemonMethod turns a function name such as
+// "github.com/strata-os/strata/daemon.(*osObject).PkgChange" into rpm-ostreed's
+// "rpmostreed OS operation PkgChange", or "" for anything but a D-Bus method.
+func daemonMethod(fn string) string {
+	ifaces := map[string]string{"(*osObject)": "OS", "(*sysrootObject)": "Sysroot", "(*osExperimental)": "OSExperimental"}
+	for recv, iface := range ifaces {
+		_, method, ok := strings.Cut(fn, "/daemon."+recv+".")
+		if ok && method != "" && method[0] >= 'A' && method[0] <= 'Z' {
+			return "rpmostreed " + iface + " operation " + method
+		}
+	}
+	return ""
 }
 
 // authorize returns the caller's uid when it may perform every action: root
@@ -121,11 +181,11 @@ func (d *Daemon) checkAuthorization(sender string, uid uint32, action string) er
 		if cerr := authority.CallWithContext(cctx, polkitAuthority+".CancelCheckAuthorization", 0, cancelID).Err; cerr != nil {
 			d.log.WithError(cerr).WithField("action", action).Warn("withdrawing a timed-out polkit question")
 		}
-		return fmt.Errorf("not authorized for %s (uid %d): no answer from polkit within %s (is an authentication agent waiting for a password?); run the command as root, or authenticate sooner", action, uid, timeout)
+		return &unansweredError{fmt.Sprintf("not authorized for %s (uid %d): no answer from polkit within %s (is an authentication agent waiting for a password?); run the command as root, or authenticate sooner", action, uid, timeout)}
 	case err != nil && isNoService(err):
-		return fmt.Errorf("not authorized for %s (uid %d): polkit is not running (%s has no owner), so only root may do this; start polkit (systemctl start polkit) or run the command as root", action, uid, polkitName)
+		return &unansweredError{fmt.Sprintf("not authorized for %s (uid %d): polkit is not running (%s has no owner), so only root may do this; start polkit (systemctl start polkit) or run the command as root", action, uid, polkitName)}
 	case err != nil:
-		return fmt.Errorf("not authorized for %s (uid %d): asking polkit failed: %w; run the command as root or check that polkit runs", action, uid, err)
+		return &unansweredError{fmt.Sprintf("not authorized for %s (uid %d): asking polkit failed: %v; run the command as root or check that polkit runs", action, uid, err)}
 	case !result.IsAuthorized && result.IsChallenge:
 		return fmt.Errorf("not authorized for %s (uid %d): authentication is required and no polkit agent provided it; run the command as root, or from a session with a polkit agent (pkttyagent)", action, uid)
 	case !result.IsAuthorized:

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"github.com/godbus/dbus/v5"
+	"github.com/strata-os/strata/internal/nevra"
 
 	"github.com/strata-os/strata/transactions"
 )
@@ -80,7 +81,7 @@ func deploymentDict(d *transactions.Deployment) dict {
 		"packages":                 dbus.MakeVariant([]string{}),
 		"requested-packages":       dbus.MakeVariant([]string{}),
 		"requested-local-packages": dbus.MakeVariant([]string{}),
-		"base-removals":            dbus.MakeVariant([]string{}),
+		"base-removals":            dbus.MakeVariant(baseRemovals(d.LayeredCommitMeta)),
 		"requested-base-removals":  dbus.MakeVariant([]string{}),
 		"regenerate-initramfs":     dbus.MakeVariant(false),
 		// Features strata does not have, sent empty with rpm-ostree's
@@ -156,6 +157,24 @@ func deploymentDict(d *transactions.Deployment) dict {
 			// not an rpm-ostree key; lets `status` say the deployment is pinned to a revision
 			out["override-commit"] = dbus.MakeVariant(c)
 		}
+	}
+	return out
+}
+
+// baseRemovals is rpm-ostree's base-removals: the base packages the layered
+// commit left out (recorded in its rpmostree.removed-base-packages as
+// NEVRAs), each as the av entry (sstsss) rpm-ostree's clients decode. It is
+// what was removed, where requested-base-removals is what was asked for
+// (an inactive request removes nothing).
+func baseRemovals(layeredMeta map[string]any) []dbus.Variant {
+	out := []dbus.Variant{}
+	removed, _ := layeredMeta["rpmostree.removed-base-packages"].([]string)
+	for _, s := range removed {
+		p, err := nevra.Parse(s)
+		if err != nil {
+			continue // not ours to fix here; the commit says what it says
+		}
+		out = append(out, dbus.MakeVariant(packageTuple{p.NEVRA(), p.Name, uint64(p.Epoch), p.Version, p.Release, p.Arch}))
 	}
 	return out
 }

@@ -26,7 +26,7 @@ func signatures(d dict) string {
 
 // alwaysSent are the keys every deployment dict has (clients such as Cockpit
 // read booted, staged, pinned and timestamp unchecked).
-const alwaysSent = "base-remote-replacements:a{sv} base-removals:as booted:b checksum:s gpg-enabled:b id:s initramfs-etc:as modules:as osname:s packages:as pinned:b regenerate-initramfs:b " +
+const alwaysSent = "base-remote-replacements:a{sv} base-removals:av booted:b checksum:s gpg-enabled:b id:s initramfs-etc:as modules:as osname:s packages:as pinned:b regenerate-initramfs:b " +
 	"requested-base-removals:as requested-local-fileoverride-packages:as requested-local-packages:as requested-modules:as requested-modules-enabled:as requested-packages:as " +
 	"serial:i signatures:av staged:b timestamp:t unlocked:s"
 
@@ -81,6 +81,7 @@ func TestDeploymentDictValues(t *testing.T) {
 			RequestedLocalPackages: []string{"local-1-1.noarch"}, OverrideRemove: []string{"gone"},
 			OverrideReplaceLocal: []string{"repl-2-1.noarch"}, OverrideCommit: "pin",
 		},
+		LayeredCommitMeta: map[string]any{"rpmostree.removed-base-packages": []string{"gone-1:1.0-1.x86_64"}},
 	}
 	got := deploymentDict(&d)
 	for key, want := range map[string]any{
@@ -92,7 +93,7 @@ func TestDeploymentDictValues(t *testing.T) {
 		"requested-local-packages":          []string{"local-1-1.noarch"},
 		"requested-base-removals":           []string{"gone"},
 		"requested-base-local-replacements": []string{"repl-2-1.noarch"},
-		"base-removals":                     []string{},
+		"base-removals":                     []dbus.Variant{dbus.MakeVariant(packageTuple{"gone-1:1.0-1.x86_64", "gone", 1, "1.0", "1", "x86_64"})},
 		"override-commit":                   "pin",
 		"signatures":                        []dbus.Variant{},
 		"regenerate-initramfs":              false,

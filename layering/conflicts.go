@@ -62,7 +62,55 @@ func (c *Composer) conflictsStage(ctx context.Context, cs *composition) error {
 		return err
 	}
 	cs.removePaths = removable(baseEntries, candidates)
-	return checkConflicts(ctx, cs.root, baseEntries, cs.removePaths, cs.layers, layerEntries)
+	dirs, err := c.emptiedDirs(ctx, cs.base.Checksum, baseEntries, candidates)
+	if err != nil {
+		return err
+	}
+	if err := checkConflicts(ctx, cs.root, baseEntries, cs.removePaths, cs.layers, layerEntries); err != nil {
+		return err
+	}
+	cs.removePaths = append(cs.removePaths, dirs...)
+	return nil
+}
+
+// emptiedDirs are the directories of removed packages that nothing else
+// lives in: every entry below them belongs to the removed packages too. rpm
+// erases such a directory with its last owner (rpm-ostree's override remove
+// of two packages sharing a directory leaves no empty directory behind);
+// one that still holds another package's file stays. Outermost first, and
+// only those: removing one takes everything below with it.
+func (c *Composer) emptiedDirs(ctx context.Context, base string, baseEntries map[string]ostree.TreeEntry, candidates []string) ([]string, error) {
+	owned := map[string]bool{}
+	var dirs []string
+	for _, p := range candidates {
+		p = path.Clean("/" + p)
+		owned[p] = true
+		if e, ok := baseEntries[p]; ok && e.Type == 'd' {
+			dirs = append(dirs, p)
+		}
+	}
+	sort.Strings(dirs)
+	var out []string
+	for _, dir := range dirs {
+		if len(out) > 0 && strings.HasPrefix(dir, out[len(out)-1]+"/") {
+			continue // inside a directory already removed whole
+		}
+		entries, err := c.Repo.ListTree(ctx, base, dir)
+		if err != nil {
+			return nil, fmt.Errorf("listing %s of the base: %w", dir, err)
+		}
+		empty := true
+		for _, e := range entries {
+			if !owned[path.Clean("/"+e.Path)] {
+				empty = false
+				break
+			}
+		}
+		if empty {
+			out = append(out, dir)
+		}
+	}
+	return out, nil
 }
 
 // filesOfBasePackages lists the paths, as the tree has them, that the rpmdb
@@ -131,7 +179,9 @@ func checkConflicts(ctx context.Context, root string, baseEntries map[string]ost
 			if owner == "" {
 				owner = baseOwner(ctx, root, e.Path)
 			}
-			conflicts = append(conflicts, fmt.Sprintf("file %s of %s conflicts with %s", e.Path, nevra, owner))
+			// ": File exists" is the errno rpm-ostree's checkout fails
+			// with here; scripts (and its tests) match on it.
+			conflicts = append(conflicts, fmt.Sprintf("file %s of %s conflicts with %s: File exists", e.Path, nevra, owner))
 		}
 	}
 	switch len(conflicts) {

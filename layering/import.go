@@ -20,7 +20,7 @@ func (c *Composer) importStage(ctx context.Context, cs *composition) error {
 
 // importAll turns each package into its own commit, reusing earlier imports.
 func (c *Composer) importAll(ctx context.Context, pkgs []fetched, accounts rpmimport.Options, res *Result, p Progress) ([]*rpmimport.Result, error) {
-	p.TaskBegin(fmt.Sprintf("Importing %d package(s)", len(pkgs)))
+	p.TaskBegin("Importing packages") // rpm-ostree's words; the counts follow "done"
 	var layers []*rpmimport.Result
 	for _, f := range pkgs {
 		opts := accounts

@@ -189,7 +189,8 @@ func (c *Composer) resolve(ctx context.Context, req Request, root string, p Prog
 			}
 		}
 		if len(strict) > 0 {
-			return fail(fmt.Errorf("%s already provided by the base; pass --allow-inactive to request it anyway, or --idempotent to ignore", quoteList(strict)))
+			// rpm-ostree's sentence, which scripts match, then our hint.
+			return fail(fmt.Errorf("%s already provided by the base. Use --allow-inactive to explicitly require it. (Or pass --idempotent to ignore it.)", quoteList(strict)))
 		}
 		sreq.Install = slices.DeleteFunc(slices.Clone(sreq.Install), func(n string) bool { return slices.Contains(already.Names, n) })
 		for _, n := range already.Names {

@@ -173,9 +173,13 @@ func runScriptlets(ctx context.Context, root *scriptRoot, etcDir string, scripts
 		if err := cmd.Run(); err != nil {
 			msg := strings.TrimSpace(out.String())
 			if msg != "" {
+				// The whole output goes to the transaction's messages,
+				// which the daemon logs; the error keeps its last line.
+				p.Message(fmt.Sprintf("%s scriptlet of %s said:\n%s", s.phase, s.nevra, msg))
 				msg = ": " + lastLine(msg)
 			}
-			return fmt.Errorf("%s scriptlet of %s failed (%v)%s", s.phase, s.nevra, err, msg)
+			// rpm-ostree's pointer to the full output, which scripts match.
+			return fmt.Errorf("%s scriptlet of %s failed (%v)%s; run `journalctl -u stratad` for more information", s.phase, s.nevra, err, msg)
 		}
 		if text := strings.TrimSpace(out.String()); text != "" {
 			p.Message(text)

@@ -2,6 +2,7 @@ package transactions
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -52,12 +53,19 @@ func (e *Engine) Upgrade(ctx context.Context, osname string, opts UpgradeOptions
 		plan, err := prepareBase(ctx, s, baseChange{
 			osname: osname,
 			// An upgrade leaves a pinned revision (from `deploy`) and follows the ref again.
-			edit: func(o *origin.Origin) error { o.SetOverrideCommit(""); return nil },
+			edit: func(o *origin.Origin) error {
+				if err := checkConfigured(o); err != nil {
+					return err
+				}
+				o.SetOverrideCommit("")
+				return nil
+			},
 			fetch: func(ctx context.Context, src baseSource, o *origin.Origin) (string, error) {
 				return src.fetchHead(ctx, s, opts.CacheOnly, p)
 			},
 			checkDowngrade: !opts.AllowDowngrade,
 			noChange:       "No upgrade available.",
+			pinnedNoChange: "Pinned to commit; no upgrade available",
 			lock:           opts.LockFinalization,
 		}, p)
 		if err != nil || plan == nil {
@@ -161,7 +169,9 @@ func (e *Engine) Deploy(ctx context.Context, osname, revision string, opts Deplo
 	var res Result
 	err := e.run(ctx, func(s Sysroot) error {
 		plan, err := prepareBase(ctx, s, baseChange{
-			osname: osname,
+			osname:       osname,
+			edit:         checkConfigured,
+			pinsRevision: true,
 			fetch: func(ctx context.Context, src baseSource, o *origin.Origin) (string, error) {
 				csum, err := src.fetchRevision(ctx, s, revisionArg(revision), opts.CacheOnly, p)
 				o.SetOverrideCommit(csum)
@@ -184,6 +194,13 @@ func (e *Engine) Deploy(ctx context.Context, osname, revision string, opts Deplo
 // prepareBase runs the steps they share.
 type baseChange struct {
 	osname string
+	// pinsRevision: the change only pins the base to a revision (deploy),
+	// so deploying the commit already deployed is no change, pinned or not
+	// (as rpm-ostree sees it).
+	pinsRevision bool
+	// pinnedNoChange replaces noChange when the refspec is a commit
+	// checksum, which never moves.
+	pinnedNoChange string
 	// edit changes the origin copy before anything is fetched (nil: no change).
 	edit func(o *origin.Origin) error
 	// fetch brings the new base (from src, what the edited origin follows)
@@ -233,8 +250,12 @@ func prepareBase(ctx context.Context, s Sysroot, ch baseChange, p Progress) (*ba
 	}
 	repo := s.Repo()
 	base := readBase(repo, merge)
-	if ch.noChange != "" && target == base.checksum && string(o.Bytes()) == unchanged {
-		p.Message(ch.noChange)
+	if ch.noChange != "" && target == base.checksum && sameOrigin(o, unchanged, ch.pinsRevision) {
+		msg := ch.noChange
+		if ch.pinnedNoChange != "" && pinnedToCommit(o.Refspec()) {
+			msg = ch.pinnedNoChange
+		}
+		p.Message(msg)
 		return nil, nil
 	}
 	if ch.checkDowngrade {
@@ -269,9 +290,10 @@ func revisionArg(rev string) string {
 	if isChecksum(rev) {
 		return rev
 	}
+	// rpm-ostree takes the prefixes in any case (its tests write REVISION=).
 	for _, prefix := range []string{"revision=", "version="} {
-		if strings.HasPrefix(rev, prefix) {
-			return rev
+		if len(rev) >= len(prefix) && strings.EqualFold(rev[:len(prefix)], prefix) {
+			return prefix + rev[len(prefix):]
 		}
 	}
 	return "version=" + rev
@@ -301,6 +323,42 @@ func resolveRebaseTarget(current, requested string) (string, error) {
 		return ref, nil
 	}
 	return remote + ":" + ref, nil
+}
+
+// sameOrigin tells whether o is the origin whose text was before, ignoring
+// the pinned revision when ignorePin is set.
+func sameOrigin(o *origin.Origin, before string, ignorePin bool) bool {
+	if string(o.Bytes()) == before {
+		return true
+	}
+	if !ignorePin {
+		return false
+	}
+	prev, err := origin.Parse([]byte(before))
+	if err != nil {
+		return false
+	}
+	now := o.Clone()
+	now.SetOverrideCommit("")
+	prev.SetOverrideCommit("")
+	return string(now.Bytes()) == string(prev.Bytes())
+}
+
+// pinnedToCommit tells whether refspec ("REMOTE:REF" or "REF") names a
+// commit checksum instead of a branch: rpm-ostree calls that pinned.
+func pinnedToCommit(refspec string) bool {
+	_, ref := origin.SplitRefspec(refspec)
+	return isChecksum(ref)
+}
+
+// checkConfigured refuses to update a host whose origin says it is not set
+// up yet, with the origin's own words (as rpm-ostree does); a rebase is how
+// such a host leaves that state.
+func checkConfigured(o *origin.Origin) error {
+	if msg := o.UnconfiguredState(); msg != "" {
+		return errors.New(msg)
+	}
+	return nil
 }
 
 // mergeOrigin finds the deployment a new one of osname starts from (the booted

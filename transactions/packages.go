@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/strata-os/strata/internal/ostree"
 	"github.com/strata-os/strata/internal/rpmmd"
 	"github.com/strata-os/strata/layering"
+	"github.com/strata-os/strata/rpmdb"
 )
 
 // Where strata keeps its state and caches, relative to the sysroot.
@@ -53,6 +55,9 @@ func (e *Engine) ChangePackages(ctx context.Context, osname string, ch PackageCh
 			return err
 		}
 		unchanged := string(o.Bytes()) // the origin as it is, to tell a no-op
+		if err := checkRemovable(ctx, s, merge, o, ch.OverrideRemove); err != nil {
+			return err
+		}
 		newNames, err := applyChanges(s, o, ch)
 		if err != nil {
 			return err
@@ -72,10 +77,64 @@ func (e *Engine) ChangePackages(ctx context.Context, osname string, ch PackageCh
 	return res, err
 }
 
+// checkRemovable refuses a new override removal of a package the base
+// does not have (a layered package is not the base's), in rpm-ostree's
+// words. Removals already in the origin are not checked: they stay
+// requested (inactive) on a base without the package.
+func checkRemovable(ctx context.Context, s Sysroot, merge *ostree.Deployment, o *origin.Origin, names []string) error {
+	var fresh []string
+	for _, name := range names {
+		if !slices.Contains(o.OverrideRemove(), name) {
+			fresh = append(fresh, name)
+		}
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	pkgs, err := basePackages(ctx, s, merge)
+	if err != nil {
+		return err
+	}
+	for _, name := range fresh {
+		if !slices.ContainsFunc(pkgs, func(p rpmdb.Package) bool { return p.Name == name }) {
+			return fmt.Errorf("Package %q not found in the base; `strata db list` shows the deployment's packages", name)
+		}
+	}
+	return nil
+}
+
+// basePackages lists the packages of d's base commit from its rpmdb,
+// checked out alone into a scratch directory.
+func basePackages(ctx context.Context, s Sysroot, d *ostree.Deployment) ([]rpmdb.Package, error) {
+	base := readBase(s.Repo(), d).checksum
+	tmp, err := os.MkdirTemp("", "strata-basedb-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.MkdirAll(filepath.Join(tmp, "usr/share"), 0o755); err != nil {
+		return nil, err
+	}
+	if err := s.Repo().CheckoutSubpath(ctx, base, "/"+rpmdb.Dir, filepath.Join(tmp, rpmdb.Dir)); err != nil {
+		return nil, fmt.Errorf("reading the rpmdb of base commit %s: %w", base, err)
+	}
+	pkgs, err := rpmdb.List(ctx, tmp)
+	if err != nil {
+		return nil, fmt.Errorf("listing the packages of base commit %s: %w", base, err)
+	}
+	return pkgs, nil
+}
+
 // applyChanges edits the origin's requests and returns the names requested
 // just now.
 func applyChanges(s Sysroot, o *origin.Origin, ch PackageChanges) ([]string, error) {
-	requested := o.RequestedPackages()
+	requested, local := o.RequestedPackages(), o.RequestedLocalPackages()
+	if ch.UninstallAll {
+		// Everything layered goes first, then what is installed in the
+		// same request is layered anew (uninstall --all --install P,
+		// reset --install P).
+		requested, local = nil, nil
+	}
 	var added []string
 	for _, name := range ch.Install {
 		if slices.Contains(requested, name) {
@@ -87,7 +146,6 @@ func applyChanges(s Sysroot, o *origin.Origin, ch PackageChanges) ([]string, err
 		requested = append(requested, name)
 		added = append(added, name)
 	}
-	local := o.RequestedLocalPackages()
 	for _, path := range ch.InstallLocal {
 		id, err := keepLocalPackage(s, path)
 		if err != nil {
@@ -100,9 +158,6 @@ func applyChanges(s Sysroot, o *origin.Origin, ch PackageChanges) ([]string, err
 			return nil, fmt.Errorf("local package %s is already requested", id)
 		}
 		local = append(local, id)
-	}
-	if ch.UninstallAll {
-		requested, local = nil, nil
 	}
 	for _, name := range ch.Uninstall {
 		switch {

@@ -89,6 +89,9 @@ func fetchHead(ctx context.Context, repo Repo, refspec string, cacheOnly bool, p
 func fetchRevision(ctx context.Context, repo Repo, refspec, revision string, cacheOnly bool, p Progress) (string, error) {
 	version, isVersion := strings.CutPrefix(revision, "version=")
 	csum, _ := strings.CutPrefix(revision, "revision=")
+	if isVersion && pinnedToCommit(refspec) {
+		return "", fmt.Errorf("Cannot look up version while pinned to commit %s; rebase to a branch (REMOTE:REF) first", refspec)
+	}
 	if isVersion {
 		found, err := findVersion(ctx, repo, refspec, version, cacheOnly, p)
 		if err != nil {

@@ -97,7 +97,7 @@ var commands = []*command{
 	{name: "pkg-add", summary: "Same as install", hidden: true, params: installCommand.params, opts: installCommand.opts, run: runInstall},
 	{name: "pkg-remove", summary: "Same as uninstall", hidden: true, params: uninstallCommand.params, opts: uninstallCommand.opts, run: runUninstall},
 	overrideCommand, refreshMdCommand, dbCommand, kargsCommand, composeCommand,
-	searchCommand, initramfsCommand, initramfsEtcCommand, usroverlayCommand,
+	searchCommand, initramfsCommand, initramfsEtcCommand, usroverlayCommand, testutilsCommand, resetCommand,
 }
 
 var upgradeOptions = []option{
@@ -115,11 +115,15 @@ var upgradeOptions = []option{
 // a clear message instead of "Unknown command".
 var notImplemented = map[string]bool{
 	"apply-live": true, "compose": true,
-	"reset": true, "unlock": true,
+	"unlock": true,
 	"rpm":    true,
-	"remove": true, "makecache": true, "ex": true, "rebuild": true, "testutils": true,
+	"remove": true, "makecache": true, "ex": true, "rebuild": true,
 	"shlib-backend": true, "start-daemon": true, "scriptlet-intercept": true,
 }
+
+// containerOnly are the `ex` subcommands rpm-ostree runs only in a container
+// build; on a host they get rpm-ostree's refusal.
+var containerOnly = map[string]bool{"rebuild": true}
 
 func lookupCommand(name string) *command {
 	for _, c := range commands {

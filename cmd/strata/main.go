@@ -121,6 +121,9 @@ func (a *app) run(ctx context.Context, argv []string) int {
 	}
 	cmd := lookupCommand(name)
 	if cmd == nil {
+		if sub, _ := splitCommand(rest); name == "ex" && containerOnly[sub] {
+			return a.fail(errors.New("This command can only run in an OSTree container."))
+		}
 		if notImplemented[name] {
 			return a.fail(fmt.Errorf("%s: %q is not implemented yet", a.prog, name))
 		}

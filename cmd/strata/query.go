@@ -30,7 +30,9 @@ var initramfsEtcCommand = &command{
 }
 
 var usroverlayCommand = &command{
-	name: "usroverlay", summary: "Apply a transient overlayfs to /usr", run: runUsroverlay,
+	// rpm-ostree's usroverlay is `ostree admin unlock`; its help says so,
+	// and scripts check that.
+	name: "usroverlay", summary: "Apply a transient overlayfs to /usr (ostree admin unlock)", run: runUsroverlay,
 	opts: []option{{long: "hotfix", help: "Make the overlay persist across reboots"}},
 }
 
@@ -53,7 +55,7 @@ func runSearch(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 		return exitOK, nil
 	}
 	headers := map[string]string{
-		"match_group_a": "Name and Summary Matched",
+		"match_group_a": "Summary & Name Matched",
 		"match_group_b": "Name Matched",
 		"match_group_c": "Summary Matched",
 	}
@@ -110,4 +112,27 @@ func runInitramfsEtc(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 // deployments are built to avoid.
 func runUsroverlay(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 	return 0, fmt.Errorf("usroverlay is not supported by strata: /usr stays read-only; layer a package (`%s install`) or deploy a new base instead", a.prog)
+}
+
+// testutilsCommand keeps the one testutils subcommand that is not about
+// rpm-ostree's own build: moo, which scripts use to see the daemon answers.
+var testutilsCommand = &command{
+	name: "testutils", summary: "Development tools", hidden: true,
+	subcommands: []*command{
+		{name: "moo", parent: "testutils", summary: "Check the daemon answers", run: runMoo},
+	},
+}
+
+func runMoo(ctx context.Context, a *app, p *parsedArgs) (int, error) {
+	c, o, err := connectOS(ctx, a, p)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	cow, err := o.Moo(ctx, a.tty)
+	if err != nil {
+		return 0, err
+	}
+	fmt.Fprint(a.stdout, cow)
+	return exitOK, nil
 }

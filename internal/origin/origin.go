@@ -94,6 +94,14 @@ func (o *Origin) Clone() *Origin {
 // baserefspec, which rpm-ostree writes instead when packages are layered.
 // When both are present refspec wins, as in rpm-ostree. It is "" for an
 // origin that follows a container image.
+// UnconfiguredState is the [origin] unconfigured-state text: set by a vendor
+// on a host that must be registered before it may update, it is the error
+// an upgrade or deploy fails with ("" when the host is configured).
+func (o *Origin) UnconfiguredState() string {
+	v, _ := o.Get(groupOrigin, "unconfigured-state")
+	return v
+}
+
 func (o *Origin) Refspec() string {
 	if o.ImageReference() != "" {
 		return ""
