@@ -68,10 +68,13 @@ type Deployment struct {
 	RegenerateInitramfs           bool
 	InitramfsArgs                 []string
 	InitramfsEtc                  []string
-	LiveInProgress                string
-	LiveReplaced                  string
-	EndOfLife                     string
-	Raw                           map[string]dbus.Variant
+	// CustomOriginURL and CustomOriginDescription say where a commit
+	// deployed by checksum (or an image pinned by digest) came from.
+	CustomOriginURL, CustomOriginDescription string
+	LiveInProgress                           string
+	LiveReplaced                             string
+	EndOfLife                                string
+	Raw                                      map[string]dbus.Variant
 }
 
 // NEVRA is rpm-ostree's package tuple (nevra, name, epoch, version, release, arch).
@@ -117,6 +120,12 @@ func DecodeDeployment(m map[string]dbus.Variant) Deployment {
 	d.InitramfsArgs = strs(m, "initramfs-args")
 	d.InitramfsEtc = strs(m, "initramfs-etc")
 	d.LiveInProgress = str(m, "live-inprogress")
+	if v, ok := m["custom-origin"]; ok {
+		if pair, ok := v.Value().([]any); ok && len(pair) == 2 {
+			d.CustomOriginURL, _ = pair[0].(string)
+			d.CustomOriginDescription, _ = pair[1].(string)
+		}
+	}
 	d.LiveReplaced = str(m, "live-replaced")
 	d.EndOfLife = str(m, "endoflife")
 	if v, ok := m["base-removals"]; ok {

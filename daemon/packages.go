@@ -45,7 +45,10 @@ func (o *osObject) UpdateDeployment(sender dbus.Sender, modifiers, options map[s
 	if addr, handled, err := o.updateBase(c, modifiers, options); handled {
 		return addr, err
 	}
-	for _, unsupported := range []string{"override-replace-packages", "custom-origin"} {
+	if _, ok := modifiers["custom-origin"]; ok {
+		return "", dbus.NewError("org.freedesktop.DBus.Error.InvalidArgs", []any{"custom-origin only applies to a rebase: pass it with set-refspec"})
+	}
+	for _, unsupported := range []string{"override-replace-packages"} {
 		if _, ok := modifiers[unsupported]; ok {
 			return "", dbus.NewError("org.freedesktop.DBus.Error.NotSupported", []any{fmt.Sprintf("modifier %q is not supported by strata yet", unsupported)})
 		}
@@ -123,7 +126,7 @@ func (o *osObject) updateBase(c caller, modifiers, options map[string]dbus.Varia
 	if !hasRefspec && !hasRevision {
 		return "", false, nil
 	}
-	allowed := map[string]bool{"set-refspec": true, "set-revision": true, "install-packages": hasRefspec}
+	allowed := map[string]bool{"set-refspec": true, "set-revision": true, "install-packages": hasRefspec, "custom-origin": hasRefspec}
 	for key := range modifiers {
 		if !allowed[key] {
 			return "", true, dbus.NewError("org.freedesktop.DBus.Error.NotSupported", []any{fmt.Sprintf("modifier %q together with set-refspec/set-revision is not supported by strata yet", key)})
@@ -133,6 +136,11 @@ func (o *osObject) updateBase(c caller, modifiers, options map[string]dbus.Varia
 	case hasRefspec:
 		if hasRevision {
 			options = withOption(options, "revision", revision)
+		}
+		// rpm-ostree takes custom-origin as a modifier here and as an
+		// option of Rebase; both mean the same.
+		if v, ok := modifiers["custom-origin"]; ok {
+			options = withOption(options, "custom-origin", v.Value())
 		}
 		addr, err := o.rebase(c, options, refspec, stringsOpt(modifiers, "install-packages"))
 		return addr, true, err

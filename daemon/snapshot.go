@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"strings"
+
 	"github.com/godbus/dbus/v5"
 
 	"github.com/strata-os/strata/transactions"
@@ -146,10 +148,49 @@ func deploymentDict(d *transactions.Deployment) dict {
 		if removals := o.OverrideRemove; len(removals) > 0 {
 			out["requested-base-removals"] = dbus.MakeVariant(removals)
 		}
+		if o.RegenerateInitramfs {
+			out["regenerate-initramfs"] = dbus.MakeVariant(true)
+			args := o.InitramfsArgs
+			if args == nil {
+				args = []string{}
+			}
+			out["initramfs-args"] = dbus.MakeVariant(args)
+		}
+		if len(o.InitramfsEtc) > 0 {
+			out["initramfs-etc"] = dbus.MakeVariant(o.InitramfsEtc)
+		}
+		if o.CustomURL != "" {
+			out["custom-origin"] = dbus.MakeVariant(customOrigin{o.CustomURL, o.CustomDescription})
+		}
+		if len(o.OverrideReplace) > 0 {
+			out["requested-base-remote-replacements"] = dbus.MakeVariant(remoteReplacementRequests(o.OverrideReplace))
+		}
 		if c := o.OverrideCommit; c != "" {
 			// not an rpm-ostree key; lets `status` say the deployment is pinned to a revision
 			out["override-commit"] = dbus.MakeVariant(c)
 		}
+	}
+	return out
+}
+
+// customOrigin is rpm-ostree's "custom-origin" (ss): URL, description.
+type customOrigin struct{ URL, Description string }
+
+// remoteReplacement is one entry of rpm-ostree's
+// requested-base-remote-replacements a(sas): the source ("repo=ID") and the
+// packages taken from it.
+type remoteReplacement struct {
+	Source   string
+	Packages []string
+}
+
+// remoteReplacementRequests turns the origin's "repo=ID,PKG,..." entries
+// into rpm-ostree's a(sas).
+func remoteReplacementRequests(entries []string) []remoteReplacement {
+	out := make([]remoteReplacement, 0, len(entries))
+	for _, e := range entries {
+		parts := strings.Split(e, ",")
+		out = append(out, remoteReplacement{Source: parts[0], Packages: append([]string{}, parts[1:]...)})
 	}
 	return out
 }

@@ -30,6 +30,11 @@ type RebaseOptions struct {
 	Packages          []string // also layer these packages on the new base
 	DisallowDowngrade bool     // refuse a commit older than the current base
 	LockFinalization  bool     // see UpgradeOptions
+	// CustomOriginURL and CustomOriginDescription record where the new
+	// base came from when it is named by checksum or by image digest
+	// (rpm-ostree's custom-origin); ignored for a refspec, which says that
+	// itself.
+	CustomOriginURL, CustomOriginDescription string
 }
 
 // DeployOptions are the knobs of Deploy.
@@ -92,6 +97,11 @@ func (e *Engine) Rebase(ctx context.Context, osname, refspec string, opts Rebase
 				return nil
 			},
 			fetch: func(ctx context.Context, src baseSource, o *origin.Origin) (string, error) {
+				if csum := o.Refspec(); isChecksum(csum) && strings.Contains(previous, ":") {
+					// A bare commit is fetched through the remote and ref
+					// followed so far, as rpm-ostree does.
+					return ostreeBase{refspec: previous}.fetchRevision(ctx, s, csum, opts.CacheOnly, p)
+				}
 				if opts.Revision == "" {
 					return src.fetchHead(ctx, s, opts.CacheOnly, p)
 				}
@@ -126,7 +136,21 @@ func (e *Engine) Rebase(ctx context.Context, osname, refspec string, opts Rebase
 // opts.Packages added to the requested ones. An image reference is checked
 // here, before anything is fetched.
 func rebaseOrigin(o *origin.Origin, target string, opts RebaseOptions) error {
-	if image.IsImageReference(target) {
+	if opts.CustomOriginURL != "" && opts.CustomOriginDescription == "" {
+		return fmt.Errorf("Invalid custom-origin: a custom origin URL needs a description too (--custom-origin-description)")
+	}
+	// A custom origin only describes a base named by content (a checksum
+	// or an image digest); any other rebase drops the previous one.
+	o.SetCustomOrigin("", "")
+	target = strings.TrimPrefix(target, "ostree://")
+	if isChecksum(target) {
+		if opts.Revision != "" {
+			return fmt.Errorf("--revision does not apply to a rebase to a commit checksum; name only the checksum")
+		}
+		o.SetRefspec(target)
+		o.SetOverrideCommit("")
+		o.SetCustomOrigin(opts.CustomOriginURL, opts.CustomOriginDescription)
+	} else if image.IsImageReference(target) {
 		ref, err := image.ParseReference(target)
 		if err != nil {
 			return err
@@ -135,9 +159,12 @@ func rebaseOrigin(o *origin.Origin, target string, opts RebaseOptions) error {
 			return fmt.Errorf("--revision does not apply to a container image; name the image by digest instead (%s@sha256:<digest>)", target)
 		}
 		o.SetImageReference(ref.String())
+		if strings.Contains(target, "@sha256:") {
+			o.SetCustomOrigin(opts.CustomOriginURL, opts.CustomOriginDescription)
+		}
 	} else {
-		// rpm-ostree accepts "ostree://REMOTE:REF" for an OSTree refspec.
-		target = strings.TrimPrefix(target, "ostree://")
+		// rpm-ostree accepts "ostree://REMOTE:REF" for an OSTree refspec
+		// (the prefix was dropped above).
 		refspec, err := resolveRebaseTarget(o.Refspec(), target)
 		if err != nil {
 			return err

@@ -91,6 +91,14 @@ type DeploymentOrigin struct {
 	OverrideRemove         []string // base package names removed
 	OverrideReplaceLocal   []string // NEVRAs of local RPMs replacing base packages
 	OverrideCommit         string   // the pinned revision (`deploy`), or ""
+	// OverrideReplace are repo replacements, "repo=ID,PKG,..." per source.
+	OverrideReplace []string
+	// CustomURL and CustomDescription say where a commit deployed by
+	// checksum came from (rebase --custom-origin-url); "" when unset.
+	CustomURL, CustomDescription string
+	RegenerateInitramfs          bool     // the initramfs is rebuilt with the tree's dracut
+	InitramfsArgs                []string // extra dracut arguments
+	InitramfsEtc                 []string // /etc files put into an overlay initramfs
 }
 
 // Update describes a newer base commit that the sysroot's repo already knows about
@@ -160,7 +168,12 @@ func describeDeployment(s Sysroot, repo Repo, d *ostree.Deployment) Deployment {
 			OverrideRemove:         o.OverrideRemove(),
 			OverrideReplaceLocal:   localNEVRAs(o.OverrideReplaceLocal()),
 			OverrideCommit:         o.OverrideCommit(),
+			OverrideReplace:        o.OverrideReplace(),
+			RegenerateInitramfs:    o.RegenerateInitramfs(),
+			InitramfsArgs:          o.InitramfsArgs(),
+			InitramfsEtc:           o.InitramfsEtc(),
 		}
+		out.Origin.CustomURL, out.Origin.CustomDescription = o.CustomOrigin()
 		describePendingBase(repo, o, &out)
 		describeSignatures(repo, &out)
 	}

@@ -185,12 +185,20 @@ func writeDeployment(w io.Writer, d client.Deployment, index int, multipleRoots 
 	if head == "" {
 		head = d.Checksum
 	}
+	// As rpm-ostree: a commit deployed by checksum, or an image pinned by
+	// digest, is shown by the custom origin URL it was deployed with.
+	if d.CustomOriginURL != "" && (classifyRefspec(head) == refChecksum ||
+		(classifyRefspec(head) == refContainer && strings.Contains(head, "@sha256:"))) {
+		head = d.CustomOriginURL
+	}
 	if o.verbose {
 		head += fmt.Sprintf(" (index: %d)", index)
 	}
 	fmt.Fprintf(w, "%s %s\n", glyph, head)
 	if d.ContainerImageReferenceDigest != "" {
 		kv("Digest", d.ContainerImageReferenceDigest)
+	} else if d.CustomOriginDescription != "" {
+		kv("CustomOrigin", d.CustomOriginDescription)
 	}
 
 	layered := d.BaseChecksum != ""
