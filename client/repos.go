@@ -113,3 +113,9 @@ func (o *OS) InitramfsEtc(ctx context.Context, track, untrack []string, untrackA
 	}
 	return o.start(ctx, "InitramfsEtc", track, untrack, untrackAll, forceSync, map[string]dbus.Variant{})
 }
+
+// ModifyYumRepo changes settings of a repo in the host's /etc/yum.repos.d;
+// the daemon allows only "enabled" ("0" or "1"), as rpm-ostree does.
+func (o *OS) ModifyYumRepo(ctx context.Context, repoID string, settings map[string]string) (*Transaction, error) {
+	return o.start(ctx, "ModifyYumRepo", repoID, settings)
+}

@@ -9,8 +9,6 @@ import (
 // unprivileged caller learns nothing, not even that it is unsupported),
 // then answers org.freedesktop.DBus.Error.NotSupported saying what to do.
 
-const actionRepoModify = actionPrefix + "repo-modify"
-
 // SetInitramfsState would turn client-side initramfs regeneration on or off.
 func (o *osObject) SetInitramfsState(sender dbus.Sender, regenerate bool, args []string, options map[string]dbus.Variant) (string, *dbus.Error) {
 	if _, derr := o.d.gate(sender, actionBootconfig); derr != nil {
@@ -25,14 +23,6 @@ func (o *osObject) InitramfsEtc(sender dbus.Sender, track, untrack []string, unt
 		return "", derr
 	}
 	return "", notSupported("tracking /etc files in the initramfs is not supported by strata yet; ship them in the base image's initramfs instead")
-}
-
-// ModifyYumRepo would change a setting of a repo in /etc/yum.repos.d.
-func (o *osObject) ModifyYumRepo(sender dbus.Sender, repoID string, settings map[string]string) (string, *dbus.Error) {
-	if _, derr := o.d.gate(sender, actionRepoModify); derr != nil {
-		return "", derr
-	}
-	return "", notSupported("modifying repos through the daemon is not supported by strata yet; edit /etc/yum.repos.d/*.repo (e.g. enabled=0) and run `strata refresh-md`")
 }
 
 // osExperimental serves org.projectatomic.rpmostree1.OSExperimental on the

@@ -90,7 +90,6 @@ func TestUnsupportedAndExperimental(t *testing.T) {
 	}{
 		{"OS.SetInitramfsState", []any{true, []string{}, map[string]dbus.Variant{}}},
 		{"OS.InitramfsEtc", []any{[]string{"/etc/foo"}, []string{}, false, false, map[string]dbus.Variant{}}},
-		{"OS.ModifyYumRepo", []any{"demo", map[string]string{"enabled": "0"}}},
 		{"OSExperimental.LiveFs", []any{map[string]dbus.Variant{}}},
 		{"OSExperimental.DownloadPackages", []any{[]string{"x"}, "repo"}},
 	} {

@@ -2,8 +2,15 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/strata-os/strata/client"
+	"github.com/strata-os/strata/tests/fixture"
 )
 
 // rpm-ostree parity, the rest of issue 13: custom origins, initramfs and
@@ -64,5 +71,88 @@ func TestRebaseCustomOrigin(t *testing.T) {
 	human = e.mustStrata("status")
 	if first, _, _ := strings.Cut(human, "\n\n"); strings.Contains(first, "CustomOrigin") || !strings.Contains(human, "CustomOrigin: "+desc) {
 		t.Errorf("want the custom origin on the rollback deployment only:\n%s", human)
+	}
+}
+
+// TestModifyYumRepo disables and re-enables the fixture's repo over the bus
+// (rpm-ostree has no CLI command for it) and checks the refusals: a key
+// other than enabled and a bad value before any transaction, an unknown
+// repo id as the transaction's error.
+func TestModifyYumRepo(t *testing.T) {
+	e := newEnv(t, envOptions{packages: true})
+	c, err := client.ConnectAddress(e.ctx, e.bus.Address, "e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	o, err := c.OS(e.ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj := c.Conn().Object(busName, osPath)
+	enabled := func() any {
+		t.Helper()
+		var repos []map[string]dbus.Variant
+		if err := obj.Call("org.projectatomic.rpmostree1.OS.ListRepos", 0).Store(&repos); err != nil || len(repos) != 1 {
+			t.Fatalf("ListRepos = %v, %v", repos, err)
+		}
+		return repos[0]["is-enabled"].Value()
+	}
+	modify := func(id string, settings map[string]string) error {
+		t.Helper()
+		txn, err := o.ModifyYumRepo(e.ctx, id, settings)
+		if err != nil {
+			return err
+		}
+		return txn.Run(e.ctx, nil)
+	}
+	repoFile := filepath.Join(e.deploymentDir(0), "etc/yum.repos.d", fixture.PackageRepoID+".repo")
+	before, err := os.ReadFile(repoFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := modify(fixture.PackageRepoID, map[string]string{"enabled": "0"}); err != nil {
+		t.Fatalf("ModifyYumRepo(enabled=0): %v", err)
+	}
+	if got := enabled(); got != false {
+		t.Errorf("is-enabled after enabled=0: %v", got)
+	}
+	after, _ := os.ReadFile(repoFile)
+	if !strings.Contains(string(after), "enabled=0") {
+		t.Errorf("%s lacks enabled=0:\n%s", repoFile, after)
+	}
+	// Installing from a disabled repo fails as with dnf: the package is
+	// not found.
+	if _, stderr, code := e.strata("install", "demo-extra"); code == 0 || !strings.Contains(stderr, "Packages not found: demo-extra") {
+		t.Errorf("install from a disabled repo: exit %d\n%s", code, stderr)
+	}
+
+	if err := modify(fixture.PackageRepoID, map[string]string{"enabled": "1"}); err != nil {
+		t.Fatalf("ModifyYumRepo(enabled=1): %v", err)
+	}
+	if got := enabled(); got != true {
+		t.Errorf("is-enabled after enabled=1: %v", got)
+	}
+	if after, _ := os.ReadFile(repoFile); strings.Count(string(after), "enabled=") != max(1, strings.Count(string(before), "enabled=")) {
+		t.Errorf("repo file grew a second enabled= line:\n%s", after)
+	}
+
+	for _, c := range []struct {
+		id       string
+		settings map[string]string
+		want     string
+	}{
+		{fixture.PackageRepoID, map[string]string{"gpgcheck": "0"}, "Changing 'gpgcheck' not allowed in yum .repo files"},
+		{fixture.PackageRepoID, map[string]string{"enabled": "yes"}, "Only '0' and '1' are allowed for the 'enabled' key"},
+		{"no-such-repo", map[string]string{"enabled": "0"}, "Yum repo 'no-such-repo' not found"},
+	} {
+		err := modify(c.id, c.settings)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("ModifyYumRepo(%s, %v) = %v, want %q", c.id, c.settings, err, c.want)
+		}
+	}
+	if got := enabled(); got != true {
+		t.Errorf("refused calls changed the repo: is-enabled %v", got)
 	}
 }
