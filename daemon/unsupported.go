@@ -17,14 +17,6 @@ func (o *osObject) SetInitramfsState(sender dbus.Sender, regenerate bool, args [
 	return "", notSupported("regenerating the initramfs on the host is not supported by strata yet; the deployment keeps the initramfs its base image ships")
 }
 
-// InitramfsEtc would track /etc files into the initramfs.
-func (o *osObject) InitramfsEtc(sender dbus.Sender, track, untrack []string, untrackAll, forceSync bool, options map[string]dbus.Variant) (string, *dbus.Error) {
-	if _, derr := o.d.gate(sender, actionBootconfig); derr != nil {
-		return "", derr
-	}
-	return "", notSupported("tracking /etc files in the initramfs is not supported by strata yet; ship them in the base image's initramfs instead")
-}
-
 // osExperimental serves org.projectatomic.rpmostree1.OSExperimental on the
 // same object path as the OS interface.
 type osExperimental struct{ o *osObject }

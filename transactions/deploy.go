@@ -406,13 +406,18 @@ func writeDeployment(ctx context.Context, s Sysroot, nd newDeployment, p Progres
 			return Result{}, fmt.Errorf("referencing base commit: %w", err)
 		}
 	}
+	opts := ostree.DeployOptions{Kargs: nd.kargs}
+	var err error
+	if opts.OverlayInitrds, err = overlayInitrds(ctx, s, nd); err != nil {
+		return Result{}, err
+	}
 	if s.BootedDeployment() != nil {
-		return stageDeployment(ctx, s, nd, p)
+		return stageDeployment(ctx, s, nd, opts, p)
 	}
 	if nd.lockFinalization {
 		p.Message("Not staging (this host is not booted from the sysroot): --lock-finalization has nothing to lock.")
 	}
-	dep, err := s.DeployTree(ctx, nd.osname, nd.commit, string(nd.origin.Bytes()), nd.merge, nd.kargs)
+	dep, err := s.DeployTree(ctx, nd.osname, nd.commit, string(nd.origin.Bytes()), nd.merge, opts)
 	if err != nil {
 		cleanupAfterFailure(s)
 		return Result{}, fmt.Errorf("deploying commit %s: %w", nd.commit, err)
@@ -434,8 +439,8 @@ func writeDeployment(ctx context.Context, s Sysroot, nd newDeployment, p Progres
 // the new deployment is staged, so that /etc is merged from the running
 // system at shutdown (ostree-finalize-staged.service) and nothing changes in
 // the boot order before then. It replaces an earlier staged deployment.
-func stageDeployment(ctx context.Context, s Sysroot, nd newDeployment, p Progress) (Result, error) {
-	dep, err := s.StageTree(context.WithoutCancel(ctx), nd.osname, nd.commit, string(nd.origin.Bytes()), nd.merge, nd.kargs, nd.lockFinalization)
+func stageDeployment(ctx context.Context, s Sysroot, nd newDeployment, opts ostree.DeployOptions, p Progress) (Result, error) {
+	dep, err := s.StageTree(context.WithoutCancel(ctx), nd.osname, nd.commit, string(nd.origin.Bytes()), nd.merge, opts, nd.lockFinalization)
 	if err != nil {
 		cleanupAfterFailure(s)
 		return Result{}, fmt.Errorf("staging commit %s: %w", nd.commit, err)

@@ -3,7 +3,9 @@ package e2e
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -154,5 +156,138 @@ func TestModifyYumRepo(t *testing.T) {
 	}
 	if got := enabled(); got != true {
 		t.Errorf("refused calls changed the repo: is-enabled %v", got)
+	}
+}
+
+// defaultBootEntry is the text of the default deployment's boot loader
+// entry (the highest version), as libostree wrote it.
+func (e *env) defaultBootEntry() string {
+	e.t.Helper()
+	entries, _ := filepath.Glob(filepath.Join(e.host.Sysroot, "boot/loader/entries/ostree-*.conf"))
+	best, bestVersion := "", -1
+	for _, path := range entries {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "version "); ok {
+				if n, _ := strconv.Atoi(strings.TrimSpace(v)); n > bestVersion {
+					best, bestVersion = string(b), n
+				}
+			}
+		}
+	}
+	return best
+}
+
+// overlayInitrd returns the path (below the sysroot's /boot) of the
+// overlay initrd the default boot entry loads, "" when it loads none. The
+// tree's own initramfs, if any, comes first; an overlay is one of
+// libostree's initramfs-overlays.
+func (e *env) overlayInitrd() string {
+	e.t.Helper()
+	for _, line := range strings.Split(e.defaultBootEntry(), "\n") {
+		if p, ok := strings.CutPrefix(line, "initrd "); ok && strings.Contains(p, "initramfs-overlays/") {
+			return filepath.Join(e.host.Sysroot, "boot", strings.TrimSpace(p))
+		}
+	}
+	return ""
+}
+
+// unpackInitrd unpacks a gzip'd cpio archive with the real tools.
+func (e *env) unpackInitrd(path string) string {
+	e.t.Helper()
+	dir := e.t.TempDir()
+	cmd := exec.CommandContext(e.ctx, "sh", "-c", `gzip -dc "$1" | cpio -idm --quiet`, "sh", path)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		e.t.Fatalf("unpacking %s: %v\n%s", path, err, out)
+	}
+	return dir
+}
+
+// TestInitramfsEtc ports rpm-ostree's initramfs-etc checks: tracked /etc
+// files go into an overlay initramfs that the new boot entry loads, the
+// origin and status say which, a no-op deploys nothing, paths outside /etc
+// are refused, other deployments (kargs) keep the overlay, --force-sync
+// picks up new contents and --untrack-all drops it.
+func TestInitramfsEtc(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	etc := filepath.Join(e.deploymentDir(0), "etc")
+	if err := os.MkdirAll(filepath.Join(etc, "cmdline.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(etc, "cmdline.d/foobar.conf")
+	if err := os.WriteFile(conf, []byte("rd.foobar=1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	if out := e.mustStrata("initramfs-etc"); out != "No tracked files.\n" {
+		t.Errorf("initramfs-etc with nothing tracked: %q", out)
+	}
+	e.expectFailure("Path outside /etc forbidden: /usr/lib/foo", "initramfs-etc", "--track=/usr/lib/foo")
+	e.expectFailure("/etc/no-such-file", "initramfs-etc", "--track=/etc/no-such-file")
+
+	out := e.mustStrata("initramfs-etc", "--track=/etc/cmdline.d/foobar.conf")
+	if !strings.Contains(out, `Run "systemctl reboot" to start a reboot`) {
+		t.Errorf("initramfs-etc --track output lacks the reboot hint:\n%s", out)
+	}
+	d := e.rawDeployments()
+	if len(d) != 2 || jsonString(d[0]["initramfs-etc"]) != `["/etc/cmdline.d/foobar.conf"]` {
+		t.Fatalf("after --track: %d deployments, initramfs-etc %v", len(d), d[0]["initramfs-etc"])
+	}
+	if human := e.mustStrata("status"); !strings.Contains(human, "InitramfsEtc: /etc/cmdline.d/foobar.conf") {
+		t.Errorf("status lacks the InitramfsEtc line:\n%s", human)
+	}
+	if out := e.mustStrata("initramfs-etc"); out != "Tracked files:\n  /etc/cmdline.d/foobar.conf\n" {
+		t.Errorf("initramfs-etc listing: %q", out)
+	}
+	origin, _ := os.ReadFile(e.deploymentDir(0) + ".origin")
+	if !strings.Contains(string(origin), "[rpmostree]\ninitramfs-etc=/etc/cmdline.d/foobar.conf;\n") {
+		t.Errorf("origin:\n%s", origin)
+	}
+	overlay := e.overlayInitrd()
+	if overlay == "" {
+		t.Fatalf("the new boot entry loads no overlay initrd:\n%s", e.defaultBootEntry())
+	}
+	unpacked := e.unpackInitrd(overlay)
+	if b, err := os.ReadFile(filepath.Join(unpacked, "etc/cmdline.d/foobar.conf")); err != nil || string(b) != "rd.foobar=1\n" {
+		t.Errorf("overlay initrd's etc/cmdline.d/foobar.conf = %q, %v", b, err)
+	}
+
+	// Tracking it again changes nothing and deploys nothing.
+	out, _, code := e.strata("initramfs-etc", "--track=/etc/cmdline.d/foobar.conf", "--unchanged-exit-77")
+	if code != 77 || !strings.Contains(out, "No changes.") {
+		t.Errorf("tracking again: exit %d, want 77 and \"No changes.\"\n%s", code, out)
+	}
+
+	// A deployment made for another reason keeps the overlay.
+	e.mustStrata("kargs", "--append=strata.test=1")
+	if got := e.overlayInitrd(); got != overlay {
+		t.Errorf("after kargs the entry loads overlay %q, want %q:\n%s", got, overlay, e.defaultBootEntry())
+	}
+
+	// --force-sync picks up new contents of the tracked file (from the
+	// merge deployment's /etc, which is the running /etc on a booted host).
+	conf = filepath.Join(e.deploymentDir(0), "etc/cmdline.d/foobar.conf")
+	if err := os.WriteFile(conf, []byte("rd.foobar=2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.mustStrata("initramfs-etc", "--force-sync")
+	synced := e.overlayInitrd()
+	if synced == overlay {
+		t.Errorf("--force-sync kept the old overlay %s", overlay)
+	}
+	if b, _ := os.ReadFile(filepath.Join(e.unpackInitrd(synced), "etc/cmdline.d/foobar.conf")); string(b) != "rd.foobar=2\n" {
+		t.Errorf("after --force-sync the overlay has %q", b)
+	}
+
+	e.mustStrata("initramfs-etc", "--untrack-all")
+	if got := e.overlayInitrd(); got != "" {
+		t.Errorf("after --untrack-all the entry still loads %s", got)
+	}
+	if d := e.rawDeployments(); jsonString(d[0]["initramfs-etc"]) != "[]" {
+		t.Errorf("after --untrack-all: initramfs-etc %v", d[0]["initramfs-etc"])
 	}
 }
