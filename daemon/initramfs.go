@@ -42,3 +42,25 @@ func (o *osObject) InitramfsEtc(sender dbus.Sender, track, untrack []string, unt
 		},
 	})
 }
+
+// SetInitramfsState turns regenerating the initramfs with the tree's own
+// dracut on (with extra dracut arguments) or off, and deploys again.
+func (o *osObject) SetInitramfsState(sender dbus.Sender, regenerate bool, args []string, options map[string]dbus.Variant) (string, *dbus.Error) {
+	c, derr := o.d.gate(sender, actionBootconfig)
+	if derr != nil {
+		return "", derr
+	}
+	title := "initramfs --disable"
+	if regenerate {
+		title = strings.TrimSpace("initramfs --enable " + strings.Join(args, " "))
+	}
+	lock := boolOpt(options, "lock-finalization")
+	return o.d.begin(request{
+		caller: c, method: "SetInitramfsState", reboot: boolOpt(options, "reboot"),
+		title: title + flagsTitle(options),
+		run: func(ctx context.Context, p transactions.Progress) error {
+			_, err := o.d.engine.InitramfsState(ctx, o.name, regenerate, args, lock, p)
+			return err
+		},
+	})
+}

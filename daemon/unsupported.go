@@ -9,14 +9,6 @@ import (
 // unprivileged caller learns nothing, not even that it is unsupported),
 // then answers org.freedesktop.DBus.Error.NotSupported saying what to do.
 
-// SetInitramfsState would turn client-side initramfs regeneration on or off.
-func (o *osObject) SetInitramfsState(sender dbus.Sender, regenerate bool, args []string, options map[string]dbus.Variant) (string, *dbus.Error) {
-	if _, derr := o.d.gate(sender, actionBootconfig); derr != nil {
-		return "", derr
-	}
-	return "", notSupported("regenerating the initramfs on the host is not supported by strata yet; the deployment keeps the initramfs its base image ships")
-}
-
 // osExperimental serves org.projectatomic.rpmostree1.OSExperimental on the
 // same object path as the OS interface.
 type osExperimental struct{ o *osObject }

@@ -50,6 +50,8 @@ type Request struct {
 	// LocalGPGCheck verifies local packages too, against the gpgkey= keys
 	// of the enabled repos (dnf.conf's localpkg_gpgcheck).
 	LocalGPGCheck bool
+	// Initramfs, when set, regenerates the initramfs with the tree's dracut.
+	Initramfs *InitramfsRequest
 }
 
 // Result describes the composed commit.
@@ -129,6 +131,7 @@ func (c *Composer) stages() []stage {
 		{"rpmdb", c.rpmdbStage},
 		{"commit", c.commitStage},
 		{"scriptlets", c.scriptletsStage},
+		{"initramfs", c.initramfsStage},
 	}
 }
 

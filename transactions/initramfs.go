@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/strata-os/strata/internal/initrd"
+	"github.com/strata-os/strata/layering"
 )
 
 // InitramfsEtcChange edits the /etc files tracked into the initramfs, as
@@ -89,4 +90,37 @@ func overlayInitrds(ctx context.Context, s Sysroot, nd newDeployment) ([]string,
 		return nil, fmt.Errorf("storing the initramfs-etc overlay: %w", err)
 	}
 	return []string{csum}, nil
+}
+
+// InitramfsState turns regenerating the initramfs on (with extra dracut
+// args) or off and deploys again. Turning it on is refused before
+// anything changes when the tree has no dracut.
+func (e *Engine) InitramfsState(ctx context.Context, osname string, regenerate bool, args []string, lockFinalization bool, p Progress) (Result, error) {
+	var res Result
+	err := e.run(ctx, func(s Sysroot) error {
+		merge, o, err := mergeOrigin(s, osname)
+		if err != nil {
+			return err
+		}
+		if !regenerate && len(args) > 0 {
+			return fmt.Errorf("Cannot simultaenously specify --disable and --arg")
+		}
+		if o.RegenerateInitramfs() == regenerate && slices.Equal(o.InitramfsArgs(), args) {
+			return fmt.Errorf("initramfs regeneration state is already %s (with the same arguments): nothing to change", map[bool]string{true: "enabled", false: "disabled"}[regenerate])
+		}
+		if regenerate && !layering.HasDracut(s.DeploymentPath(merge)) {
+			return fmt.Errorf("the deployment has no dracut; the initramfs cannot be regenerated: deploy a base that ships dracut (/usr/bin/dracut) first")
+		}
+		o.SetInitramfs(regenerate, args)
+		base := readBase(s.Repo(), merge).checksum
+		commit, err := e.compose(ctx, s, composeRequest{merge: merge, base: base, origin: o}, p)
+		if err != nil {
+			return err
+		}
+		res, err = writeDeployment(ctx, s, newDeployment{
+			osname: osname, commit: commit, base: base, merge: merge, origin: o, lockFinalization: lockFinalization,
+		}, p)
+		return err
+	})
+	return res, err
 }

@@ -156,7 +156,7 @@ func applyChanges(s Sysroot, o *origin.Origin, ch PackageChanges) ([]string, err
 // hasLayers says whether an origin asks for anything on top of its base.
 func hasLayers(o *origin.Origin) bool {
 	return len(o.RequestedPackages()) > 0 || len(o.RequestedLocalPackages()) > 0 ||
-		len(o.OverrideRemove()) > 0 || len(o.OverrideReplaceLocal()) > 0
+		len(o.OverrideRemove()) > 0 || len(o.OverrideReplaceLocal()) > 0 || o.RegenerateInitramfs()
 }
 
 // composeRequest is what compose needs to know about one layered commit.
@@ -191,7 +191,18 @@ func (e *Engine) compose(ctx context.Context, s Sysroot, req composeRequest, p P
 	if err != nil {
 		return "", err
 	}
+	var initramfs *layering.InitramfsRequest
+	if o.RegenerateInitramfs() {
+		initramfs = &layering.InitramfsRequest{Args: o.InitramfsArgs()}
+	}
+	if initramfs != nil && len(o.RequestedPackages()) == 0 && len(o.RequestedLocalPackages()) == 0 &&
+		len(o.OverrideRemove()) == 0 && len(o.OverrideReplaceLocal()) == 0 {
+		// Only the initramfs changes: nothing to resolve from the repos,
+		// so none is fetched (regenerating must not need the network).
+		repos = nil
+	}
 	return s.Compose(ctx, layering.Request{
+		Initramfs:     initramfs,
 		Base:          req.base,
 		Packages:      o.RequestedPackages(),
 		NewPackages:   req.newNames,

@@ -291,3 +291,87 @@ func TestInitramfsEtc(t *testing.T) {
 		t.Errorf("after --untrack-all: initramfs-etc %v", d[0]["initramfs-etc"])
 	}
 }
+
+// standInDracut stands in for dracut in a test base: the demo tree's shell
+// is busybox, on which the real dracut cannot run. It writes, as the image,
+// the arguments it was given, so the test sees what strata asked for.
+const standInDracut = `#!/usr/bin/sh
+all="$*"
+out=
+while [ $# -gt 0 ]; do
+  case "$1" in -f) out="$2"; shift ;; esac
+  shift
+done
+[ -n "$out" ] || { echo "no -f OUTPUT" >&2; exit 1; }
+echo "stand-in initramfs: $all" > "$out"
+`
+
+// TestInitramfsRegeneration ports rpm-ostree's initramfs checks: enabling
+// is refused before anything changes when the tree has no dracut; on a
+// base with one, the tree's dracut runs (with --kver and the --arg
+// arguments) and its image becomes the deployment's initramfs; status and
+// `initramfs` say so in rpm-ostree's words; --disable goes back to the
+// base's own.
+func TestInitramfsRegeneration(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.expectFailure("the deployment has no dracut", "initramfs", "--enable")
+	if out := e.mustStrata("initramfs"); out != "Initramfs regeneration: disabled\n" {
+		t.Errorf("initramfs before enabling: %q", out)
+	}
+
+	if _, err := e.host.CommitVersion(e.ctx, fixture.StableRef, "2.1", map[string]string{"usr/bin/dracut": standInDracut}); err != nil {
+		t.Fatal(err)
+	}
+	e.mustStrata("upgrade")
+	base := e.host.Versions["2.1"]
+
+	out := e.mustStrata("initramfs", "--enable", "--arg=-I", "--arg=/etc/foobar.conf")
+	if !strings.Contains(out, "Initramfs regeneration is now: enabled") {
+		t.Errorf("initramfs --enable output:\n%s", out)
+	}
+	d := e.rawDeployments()[0]
+	if d["regenerate-initramfs"] != true || jsonString(d["initramfs-args"]) != `["-I","/etc/foobar.conf"]` || d["base-checksum"] != base {
+		t.Errorf("after --enable: regenerate-initramfs %v, initramfs-args %v, base-checksum %v (want %s)",
+			d["regenerate-initramfs"], d["initramfs-args"], d["base-checksum"], base)
+	}
+	if human := e.mustStrata("status"); !strings.Contains(human, "Initramfs: -I /etc/foobar.conf\n") {
+		t.Errorf("status lacks the Initramfs line:\n%s", human)
+	}
+	if out := e.mustStrata("initramfs"); out != "Initramfs regeneration: enabled\nInitramfs args: -I /etc/foobar.conf \n" {
+		t.Errorf("initramfs after enabling: %q", out)
+	}
+	imgs, _ := filepath.Glob(filepath.Join(e.deploymentDir(0), "usr/lib/modules/*/initramfs.img"))
+	if len(imgs) != 1 {
+		t.Fatalf("the new deployment has %d initramfs images, want 1", len(imgs))
+	}
+	kver := filepath.Base(filepath.Dir(imgs[0]))
+	img, _ := os.ReadFile(imgs[0])
+	for _, want := range []string{"--kver " + kver, "--no-hostonly", "-I /etc/foobar.conf"} {
+		if !strings.Contains(string(img), want) {
+			t.Errorf("the tree's dracut was not given %q: %s", want, img)
+		}
+	}
+	// And libostree put that image into the boot entry.
+	var bootImg string
+	for _, line := range strings.Split(e.defaultBootEntry(), "\n") {
+		if p, ok := strings.CutPrefix(line, "initrd "); ok {
+			bootImg = filepath.Join(e.host.Sysroot, "boot", strings.TrimSpace(p))
+		}
+	}
+	if b, err := os.ReadFile(bootImg); err != nil || string(b) != string(img) {
+		t.Errorf("boot entry's initrd %q = %q, %v; want the regenerated image", bootImg, b, err)
+	}
+
+	out = e.mustStrata("initramfs", "--disable")
+	if !strings.Contains(out, "Initramfs regeneration is now: disabled\nInitramfs will be reset to default on next reboot.\n") {
+		t.Errorf("initramfs --disable output:\n%s", out)
+	}
+	d = e.rawDeployments()[0]
+	if d["regenerate-initramfs"] != false || d["checksum"] != base {
+		t.Errorf("after --disable: regenerate-initramfs %v, checksum %v (want the plain base %s)", d["regenerate-initramfs"], d["checksum"], base)
+	}
+	// The base's own image (the demo kernel package ships one) is back.
+	if b, _ := os.ReadFile(filepath.Join(e.deploymentDir(0), "usr/lib/modules", kver, "initramfs.img")); strings.Contains(string(b), "stand-in") {
+		t.Errorf("after --disable the deployment still has the regenerated image: %s", b)
+	}
+}
