@@ -48,9 +48,11 @@ func (o *osObject) UpdateDeployment(sender dbus.Sender, modifiers, options map[s
 	if _, ok := modifiers["custom-origin"]; ok {
 		return "", dbus.NewError("org.freedesktop.DBus.Error.InvalidArgs", []any{"custom-origin only applies to a rebase: pass it with set-refspec"})
 	}
-	for _, unsupported := range []string{"override-replace-packages"} {
-		if _, ok := modifiers[unsupported]; ok {
-			return "", dbus.NewError("org.freedesktop.DBus.Error.NotSupported", []any{fmt.Sprintf("modifier %q is not supported by strata yet", unsupported)})
+	remote := stringsOpt(modifiers, "override-replace-packages")
+	for _, entry := range remote {
+		// rpm-ostree's origin form: the source first, then its packages.
+		if !strings.HasPrefix(entry, "repo=") || !strings.Contains(entry, ",") {
+			return "", dbus.NewError("org.freedesktop.DBus.Error.InvalidArgs", []any{fmt.Sprintf("override-replace-packages entry %q must name its source: \"repo=ID,PKG[,PKG...]\" (override replace --experimental --from repo=ID PKG)", entry)})
 		}
 	}
 	ch := transactions.PackageChanges{
@@ -58,6 +60,7 @@ func (o *osObject) UpdateDeployment(sender dbus.Sender, modifiers, options map[s
 		Uninstall:        stringsOpt(modifiers, "uninstall-packages"),
 		UninstallAll:     boolOpt(options, "no-layering"),
 		OverrideRemove:   stringsOpt(modifiers, "override-remove-packages"),
+		OverrideReplace:  remote,
 		OverrideReset:    stringsOpt(modifiers, "override-reset-packages"),
 		OverrideResetAll: boolOpt(options, "no-overrides"),
 		DryRun:           boolOpt(options, "dry-run"),
@@ -68,7 +71,7 @@ func (o *osObject) UpdateDeployment(sender dbus.Sender, modifiers, options map[s
 		LockFinalization: boolOpt(options, "lock-finalization"),
 	}
 	changes := len(ch.Install) > 0 || len(ch.Uninstall) > 0 || ch.UninstallAll ||
-		len(ch.OverrideRemove) > 0 || len(ch.OverrideReset) > 0 || ch.OverrideResetAll
+		len(ch.OverrideRemove) > 0 || len(ch.OverrideReset) > 0 || ch.OverrideResetAll || len(ch.OverrideReplace) > 0
 	for _, fds := range []string{"install-local-packages", "override-replace-local-packages"} {
 		if _, ok := modifiers[fds]; ok {
 			return "", dbus.NewError("org.freedesktop.DBus.Error.NotSupported", []any{"local packages passed as file descriptors are not supported; strata's CLI sends " + strings.TrimSuffix(fds, "s") + "-paths"})
@@ -385,6 +388,7 @@ func describeChanges(ch transactions.PackageChanges) string {
 		parts = append(parts, "uninstall --all")
 	}
 	add("override remove", ch.OverrideRemove)
+	add("override replace --from", ch.OverrideReplace)
 	add("override reset", ch.OverrideReset)
 	if ch.OverrideResetAll {
 		parts = append(parts, "override reset --all")

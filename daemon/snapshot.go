@@ -5,6 +5,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/strata-os/strata/internal/nevra"
 	"github.com/strata-os/strata/transactions"
 )
 
@@ -94,6 +95,9 @@ func deploymentDict(d *transactions.Deployment) dict {
 		"initramfs-etc":                         dbus.MakeVariant([]string{}),
 		"base-remote-replacements":              dbus.MakeVariant(map[string]dbus.Variant{}),
 		"gpg-enabled":                           dbus.MakeVariant(d.GPGEnabled),
+	}
+	if len(d.RemoteReplacements) > 0 {
+		out["base-remote-replacements"] = dbus.MakeVariant(remoteReplacementsDict(d.RemoteReplacements))
 	}
 	if len(d.Signatures) > 0 {
 		out["signatures"] = signaturesVariant(d.Signatures)
@@ -191,6 +195,22 @@ func remoteReplacementRequests(entries []string) []remoteReplacement {
 	for _, e := range entries {
 		parts := strings.Split(e, ",")
 		out = append(out, remoteReplacement{Source: parts[0], Packages: append([]string{}, parts[1:]...)})
+	}
+	return out
+}
+
+// remoteReplacementsDict is rpm-ostree's base-remote-replacements a{sv}:
+// per source, a(vv) of (new, old) package tuples (sstsss).
+func remoteReplacementsDict(rs map[string][]transactions.Replacement) map[string]dbus.Variant {
+	type vvPair struct{ New, Old dbus.Variant }
+	out := map[string]dbus.Variant{}
+	for source, list := range rs {
+		pairs := make([]vvPair, 0, len(list))
+		for _, r := range list {
+			tuples := packageTuples([]nevra.Package{r.New, r.Old})
+			pairs = append(pairs, vvPair{dbus.MakeVariant(tuples[0]), dbus.MakeVariant(tuples[1])})
+		}
+		out[source] = dbus.MakeVariant(pairs)
 	}
 	return out
 }

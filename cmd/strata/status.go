@@ -274,6 +274,28 @@ func writeDeployment(w io.Writer, d client.Deployment, index int, multipleRoots 
 		}
 		writeValues(w, "LocalOverrides", lines, nil, false, o.columns)
 	}
+	// Repo replacements, one block per source, one line per package, as
+	// rpm-ostree prints them under the source.
+	sources := make([]string, 0, len(d.BaseRemoteReplacements))
+	for source := range d.BaseRemoteReplacements {
+		sources = append(sources, source)
+	}
+	sort.Strings(sources)
+	for _, source := range sources {
+		var lines []string
+		for _, r := range d.BaseRemoteReplacements[source] {
+			lines = append(lines, r.New.Name+" "+r.Old.EVR()+" -> "+r.New.EVR())
+		}
+		sort.Strings(lines)
+		kv("RemoteOverrides", source)
+		for i, l := range lines {
+			glyph := "├─"
+			if i == len(lines)-1 {
+				glyph = "└─"
+			}
+			fmt.Fprintf(w, "  %*s  %s %s\n", keyWidth, "", glyph, l)
+		}
+	}
 	if o.verbose {
 		// Requested but not layered: dormant requests (e.g. the package
 		// is already in the base).

@@ -375,3 +375,87 @@ func TestInitramfsRegeneration(t *testing.T) {
 		t.Errorf("after --disable the deployment still has the regenerated image: %s", b)
 	}
 }
+
+// TestOverrideReplaceFromRepo ports rpm-ostree's remote override checks:
+// `override replace --experimental --from repo=ID PKG` replaces a base
+// package with the repo's version; the origin, status JSON
+// (requested-base-remote-replacements, base-remote-replacements) and the
+// RemoteOverrides: lines say so; `override reset` goes back to the base.
+func TestOverrideReplaceFromRepo(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	built, err := fixture.BuildPackages(e.ctx, filepath.Join(e.dir, "updates-build"), []fixture.Package{{
+		Name: "demo-tools", Version: "1.1",
+		Install: `mkdir -p %{buildroot}/usr/bin %{buildroot}/usr/share/demo-tools
+printf '#!/bin/sh\necho "demo-tool 1.1"\n' > %{buildroot}/usr/bin/demo-tool
+chmod 0755 %{buildroot}/usr/bin/demo-tool
+echo 'Tools from the updates repo.' > %{buildroot}/usr/share/demo-tools/README
+`,
+		Files: "/usr/bin/demo-tool\n/usr/share/demo-tools\n",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repoDir := filepath.Join(e.dir, "updates")
+	if err := os.MkdirAll(repoDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, path := range built {
+		if err := os.Rename(path, filepath.Join(repoDir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := fixture.CreateRepo(e.ctx, repoDir); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := fixture.Serve(repoDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	if err := e.host.InstallRepoFile("updates", srv.URL); err != nil {
+		t.Fatal(err)
+	}
+	base := e.host.Versions["1.0"]
+
+	e.expectFailure("Must specify --experimental to use --freeze or --from", "override", "replace", "--from", "repo=updates", "demo-tools")
+	e.expectFailure("Invalid kind 'copr'", "override", "replace", "--experimental", "--from", "copr=x", "demo-tools")
+	e.expectFailure(`package "demo-base-files" not found in repo "updates"`, "override", "replace", "--experimental", "--from", "repo=updates", "demo-base-files")
+
+	out := e.mustStrata("override", "replace", "--experimental", "--from", "repo=updates", "demo-tools")
+	if !strings.Contains(out, "Replacing base package with: demo-tools-1.1-1.noarch") {
+		t.Errorf("override replace output lacks the replacement:\n%s", out)
+	}
+	d := e.rawDeployments()[0]
+	if d["base-checksum"] != base {
+		t.Errorf("base-checksum = %v, want %s", d["base-checksum"], base)
+	}
+	if got := jsonString(d["requested-base-remote-replacements"]); got != `[["repo=updates",["demo-tools"]]]` {
+		t.Errorf("requested-base-remote-replacements = %s", got)
+	}
+	if got := jsonString(d["base-remote-replacements"]); !strings.Contains(got, `"repo=updates":[[["demo-tools-1.1-1.noarch","demo-tools",0,"1.1","1","noarch"],["demo-tools-1.0-1.noarch","demo-tools",0,"1.0","1","noarch"]]]`) {
+		t.Errorf("base-remote-replacements = %s", got)
+	}
+	human := e.mustStrata("status")
+	if !strings.Contains(human, "RemoteOverrides: repo=updates\n") || !strings.Contains(human, "└─ demo-tools 1.0-1 -> 1.1-1\n") {
+		t.Errorf("status lacks the RemoteOverrides lines:\n%s", human)
+	}
+	origin, _ := os.ReadFile(e.deploymentDir(0) + ".origin")
+	if !strings.Contains(string(origin), "[overrides]\nreplace=repo=updates,demo-tools;\n") {
+		t.Errorf("origin:\n%s", origin)
+	}
+	if b, _ := os.ReadFile(filepath.Join(e.deploymentDir(0), "usr/bin/demo-tool")); !strings.Contains(string(b), "demo-tool 1.1") {
+		t.Errorf("usr/bin/demo-tool of the new deployment = %q, want the 1.1 one", b)
+	}
+	e.expectCleanRpmdb(dictString(d, "checksum"), e.deploymentDir(0), "demo-tools-1.1-1.noarch")
+
+	e.mustStrata("override", "reset", "demo-tools")
+	d = e.rawDeployments()[0]
+	if d["checksum"] != base || d["base-remote-replacements"] == nil || jsonString(d["base-remote-replacements"]) != "{}" {
+		t.Errorf("after reset: checksum %v (want the base %s), base-remote-replacements %v", d["checksum"], base, d["base-remote-replacements"])
+	}
+	if b, _ := os.ReadFile(filepath.Join(e.deploymentDir(0), "usr/bin/demo-tool")); !strings.Contains(string(b), "demo-tool 1.0") {
+		t.Errorf("after reset usr/bin/demo-tool = %q, want the base's", b)
+	}
+}
+
+func dictString(d map[string]any, key string) string { s, _ := d[key].(string); return s }
