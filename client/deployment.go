@@ -73,13 +73,19 @@ type Deployment struct {
 	RequestedBaseRemovals  []string
 	BaseRemovals           []NEVRA
 	BaseLocalReplacements  []Replacement
+	// BaseRemoteReplacements are base packages replaced from repos, by
+	// source ("repo=ID").
+	BaseRemoteReplacements map[string][]Replacement
 	RegenerateInitramfs    bool
 	InitramfsArgs          []string
 	InitramfsEtc           []string
-	LiveInProgress         string
-	LiveReplaced           string
-	EndOfLife              string
-	Raw                    map[string]dbus.Variant
+	// CustomOriginURL and CustomOriginDescription say where a commit
+	// deployed by checksum (or an image pinned by digest) came from.
+	CustomOriginURL, CustomOriginDescription string
+	LiveInProgress                           string
+	LiveReplaced                             string
+	EndOfLife                                string
+	Raw                                      map[string]dbus.Variant
 }
 
 // NEVRA is rpm-ostree's package tuple (nevra, name, epoch, version, release, arch).
@@ -127,6 +133,12 @@ func DecodeDeployment(m map[string]dbus.Variant) Deployment {
 	d.InitramfsArgs = strs(m, "initramfs-args")
 	d.InitramfsEtc = strs(m, "initramfs-etc")
 	d.LiveInProgress = str(m, "live-inprogress")
+	if v, ok := m["custom-origin"]; ok {
+		if pair, ok := v.Value().([]any); ok && len(pair) == 2 {
+			d.CustomOriginURL, _ = pair[0].(string)
+			d.CustomOriginDescription, _ = pair[1].(string)
+		}
+	}
 	d.LiveReplaced = str(m, "live-replaced")
 	d.EndOfLife = str(m, "endoflife")
 	if v, ok := m["base-removals"]; ok {
@@ -139,25 +151,46 @@ func DecodeDeployment(m map[string]dbus.Variant) Deployment {
 		}
 	}
 	if v, ok := m["base-local-replacements"]; ok {
-		if list, ok := v.Value().([][]any); ok {
-			for _, pair := range list {
-				if len(pair) != 2 {
-					continue
-				}
-				nv, ok1 := pair[0].(dbus.Variant)
-				ov, ok2 := pair[1].(dbus.Variant)
-				if !ok1 || !ok2 {
-					continue
-				}
-				n, ok1 := decodeNEVRA(nv.Value())
-				o, ok2 := decodeNEVRA(ov.Value())
-				if ok1 && ok2 {
-					d.BaseLocalReplacements = append(d.BaseLocalReplacements, Replacement{New: n, Old: o})
+		d.BaseLocalReplacements = decodeReplacements(v.Value())
+	}
+	if v, ok := m["base-remote-replacements"]; ok {
+		if bySource, ok := v.Value().(map[string]dbus.Variant); ok {
+			for source, list := range bySource {
+				if rs := decodeReplacements(list.Value()); len(rs) > 0 {
+					if d.BaseRemoteReplacements == nil {
+						d.BaseRemoteReplacements = map[string][]Replacement{}
+					}
+					d.BaseRemoteReplacements[source] = rs
 				}
 			}
 		}
 	}
 	return d
+}
+
+// decodeReplacements reads a(vv) of (new, old) package tuples.
+func decodeReplacements(v any) []Replacement {
+	list, ok := v.([][]any)
+	if !ok {
+		return nil
+	}
+	var out []Replacement
+	for _, pair := range list {
+		if len(pair) != 2 {
+			continue
+		}
+		nv, ok1 := pair[0].(dbus.Variant)
+		ov, ok2 := pair[1].(dbus.Variant)
+		if !ok1 || !ok2 {
+			continue
+		}
+		n, ok1 := decodeNEVRA(nv.Value())
+		o, ok2 := decodeNEVRA(ov.Value())
+		if ok1 && ok2 {
+			out = append(out, Replacement{New: n, Old: o})
+		}
+	}
+	return out
 }
 
 // decodeNEVRA reads a (sstsss) struct.

@@ -102,15 +102,18 @@ func (u UpgradeOptions) dict() map[string]dbus.Variant {
 // DisallowDowngrade is set: rpm-ostree's rebase sends allow-downgrade=true by
 // default, and the zero value here must mean the same.
 type RebaseOptions struct {
-	Reboot                bool
-	DisallowDowngrade     bool
-	CacheOnly             bool
-	DownloadOnly          bool
-	SkipPurge             bool // keep the previous ref
-	LockFinalization      bool
-	Revision              string // deploy this revision of the new ref (sent as option "revision")
-	InitiatingCommandLine string
-	Extra                 map[string]dbus.Variant
+	Reboot            bool
+	DisallowDowngrade bool
+	CacheOnly         bool
+	DownloadOnly      bool
+	SkipPurge         bool // keep the previous ref
+	LockFinalization  bool
+	Revision          string // deploy this revision of the new ref (sent as option "revision")
+	// CustomOriginURL and CustomOriginDescription (option "custom-origin",
+	// (ss)) say where a base named by checksum or image digest came from.
+	CustomOriginURL, CustomOriginDescription string
+	InitiatingCommandLine                    string
+	Extra                                    map[string]dbus.Variant
 }
 
 func (r RebaseOptions) dict() map[string]dbus.Variant {
@@ -124,6 +127,9 @@ func (r RebaseOptions) dict() map[string]dbus.Variant {
 	}
 	if r.Revision != "" {
 		m["revision"] = dbus.MakeVariant(r.Revision)
+	}
+	if r.CustomOriginURL != "" {
+		m["custom-origin"] = dbus.MakeVariant(struct{ URL, Description string }{r.CustomOriginURL, r.CustomOriginDescription})
 	}
 	return withExtra(m, r.InitiatingCommandLine, r.Extra)
 }

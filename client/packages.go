@@ -22,8 +22,9 @@ var ErrNoUnixFDs = errors.New("the bus connection cannot pass file descriptors")
 // each file read-only and passes the open file to the daemon, which never
 // has to trust or reach the caller's path.
 //
-// UninstallAll and OverrideResetAll are not modifiers on the wire: rpm-ostree
-// carries them as the options "no-layering" and "no-overrides", and so do we.
+// UninstallAll, OverrideResetAll and InitramfsReset are not modifiers on the
+// wire: rpm-ostree carries them as the options "no-layering", "no-overrides"
+// and "no-initramfs", and so do we.
 type Modifiers struct {
 	InstallPackages              []string // modifier install-packages (as)
 	UninstallPackages            []string // modifier uninstall-packages (as)
@@ -34,6 +35,7 @@ type Modifiers struct {
 	OverrideResetAll             bool     // option no-overrides: drop every override
 	OverrideReplacePackages      []string // names from repos; modifier override-replace-packages (as)
 	OverrideReplaceLocalPackages []string // paths; modifier override-replace-local-packages (ah)
+	InitramfsReset               bool     // option no-initramfs: stop regenerating the initramfs and tracking /etc files
 }
 
 // hasLocal reports whether any file must be passed.
@@ -73,6 +75,7 @@ func (u UpdateOptions) dict(m Modifiers) map[string]dbus.Variant {
 		"lock-finalization":       dbus.MakeVariant(u.LockFinalization),
 		"no-layering":             dbus.MakeVariant(m.UninstallAll),
 		"no-overrides":            dbus.MakeVariant(m.OverrideResetAll),
+		"no-initramfs":            dbus.MakeVariant(m.InitramfsReset),
 	}, u.InitiatingCommandLine, u.Extra)
 }
 

@@ -165,7 +165,7 @@ func TestUpdateDeploymentSendsModifiersAndFiles(t *testing.T) {
 	if got := plain(mods); !reflect.DeepEqual(got, wantMods) {
 		t.Errorf("modifiers %#v, want %#v", got, wantMods)
 	}
-	if got, want := keys(opts), "allow-inactive,allow-inactive-requests,cache-only,download-only,dry-run,idempotent-layering,initiating-command-line,lock-finalization,no-layering,no-overrides,no-pull-base,reboot"; got != want {
+	if got, want := keys(opts), "allow-inactive,allow-inactive-requests,cache-only,download-only,dry-run,idempotent-layering,initiating-command-line,lock-finalization,no-initramfs,no-layering,no-overrides,no-pull-base,reboot"; got != want {
 		t.Errorf("option keys %s, want %s", got, want)
 	}
 	for k, want := range map[string]any{"dry-run": true, "idempotent-layering": true, "allow-inactive": true,

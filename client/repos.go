@@ -95,23 +95,44 @@ func (o *OS) DownloadDeployRpmDiff(ctx context.Context, revision string) (*Trans
 	return o.start(ctx, "DownloadDeployRpmDiff", revision, []string{})
 }
 
-// SetInitramfsState asks for client-side initramfs regeneration on or off.
-func (o *OS) SetInitramfsState(ctx context.Context, regenerate bool, args []string) (*Transaction, error) {
+// BootOptions are the options of SetInitramfsState and InitramfsEtc.
+type BootOptions struct {
+	Reboot                bool
+	LockFinalization      bool
+	InitiatingCommandLine string
+}
+
+func (b BootOptions) dict() map[string]dbus.Variant {
+	return withExtra(map[string]dbus.Variant{
+		"reboot":            dbus.MakeVariant(b.Reboot),
+		"lock-finalization": dbus.MakeVariant(b.LockFinalization),
+	}, b.InitiatingCommandLine, nil)
+}
+
+// SetInitramfsState turns regenerating the initramfs (with the tree's own
+// dracut and these extra arguments) on or off, deploying again.
+func (o *OS) SetInitramfsState(ctx context.Context, regenerate bool, args []string, opts BootOptions) (*Transaction, error) {
 	if args == nil {
 		args = []string{}
 	}
-	return o.start(ctx, "SetInitramfsState", regenerate, args, map[string]dbus.Variant{})
+	return o.start(ctx, "SetInitramfsState", regenerate, args, opts.dict())
 }
 
 // InitramfsEtc changes which /etc files are tracked into the initramfs.
-func (o *OS) InitramfsEtc(ctx context.Context, track, untrack []string, untrackAll, forceSync bool) (*Transaction, error) {
+func (o *OS) InitramfsEtc(ctx context.Context, track, untrack []string, untrackAll, forceSync bool, opts BootOptions) (*Transaction, error) {
 	if track == nil {
 		track = []string{}
 	}
 	if untrack == nil {
 		untrack = []string{}
 	}
-	return o.start(ctx, "InitramfsEtc", track, untrack, untrackAll, forceSync, map[string]dbus.Variant{})
+	return o.start(ctx, "InitramfsEtc", track, untrack, untrackAll, forceSync, opts.dict())
+}
+
+// ModifyYumRepo changes settings of a repo in the host's /etc/yum.repos.d;
+// the daemon allows only "enabled" ("0" or "1"), as rpm-ostree does.
+func (o *OS) ModifyYumRepo(ctx context.Context, repoID string, settings map[string]string) (*Transaction, error) {
+	return o.start(ctx, "ModifyYumRepo", repoID, settings)
 }
 
 // Moo is OSExperimental.Moo, rpm-ostree's liveness check of the daemon

@@ -109,6 +109,14 @@ func (o *osObject) rebase(c caller, options map[string]dbus.Variant, refspec str
 	opts := transactions.RebaseOptions{Revision: stringOpt(options, "revision"), CacheOnly: boolOpt(options, "cache-only"),
 		DisallowDowngrade: disallowsDowngrade(options), SkipPurge: boolOpt(options, "skip-purge"), Packages: packages,
 		LockFinalization: boolOpt(options, "lock-finalization")}
+	if v, ok := options["custom-origin"]; ok {
+		pair, ok := v.Value().([]any)
+		if !ok || len(pair) != 2 {
+			return "", dbus.NewError("org.freedesktop.DBus.Error.InvalidArgs", []any{"Invalid custom-origin: expected (ss) URL and description"})
+		}
+		opts.CustomOriginURL, _ = pair[0].(string)
+		opts.CustomOriginDescription, _ = pair[1].(string)
+	}
 	return o.d.begin(request{
 		caller: c, method: "Rebase", reboot: boolOpt(options, "reboot"),
 		title: strings.TrimSpace("rebase "+refspec+" "+strings.Join(packages, " ")) + flagsTitle(options),

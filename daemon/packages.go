@@ -45,9 +45,14 @@ func (o *osObject) UpdateDeployment(sender dbus.Sender, modifiers, options map[s
 	if addr, handled, err := o.updateBase(c, modifiers, options); handled {
 		return addr, err
 	}
-	for _, unsupported := range []string{"override-replace-packages", "custom-origin"} {
-		if _, ok := modifiers[unsupported]; ok {
-			return "", dbus.NewError("org.freedesktop.DBus.Error.NotSupported", []any{fmt.Sprintf("modifier %q is not supported by strata yet", unsupported)})
+	if _, ok := modifiers["custom-origin"]; ok {
+		return "", dbus.NewError("org.freedesktop.DBus.Error.InvalidArgs", []any{"custom-origin only applies to a rebase: pass it with set-refspec"})
+	}
+	remote := stringsOpt(modifiers, "override-replace-packages")
+	for _, entry := range remote {
+		// rpm-ostree's origin form: the source first, then its packages.
+		if !strings.HasPrefix(entry, "repo=") || !strings.Contains(entry, ",") {
+			return "", dbus.NewError("org.freedesktop.DBus.Error.InvalidArgs", []any{fmt.Sprintf("override-replace-packages entry %q must name its source: \"repo=ID,PKG[,PKG...]\" (override replace --experimental --from repo=ID PKG)", entry)})
 		}
 	}
 	ch := transactions.PackageChanges{
@@ -55,6 +60,7 @@ func (o *osObject) UpdateDeployment(sender dbus.Sender, modifiers, options map[s
 		Uninstall:        stringsOpt(modifiers, "uninstall-packages"),
 		UninstallAll:     boolOpt(options, "no-layering"),
 		OverrideRemove:   stringsOpt(modifiers, "override-remove-packages"),
+		OverrideReplace:  remote,
 		OverrideReset:    stringsOpt(modifiers, "override-reset-packages"),
 		OverrideResetAll: boolOpt(options, "no-overrides"),
 		DryRun:           boolOpt(options, "dry-run"),
@@ -63,9 +69,11 @@ func (o *osObject) UpdateDeployment(sender dbus.Sender, modifiers, options map[s
 		CacheOnly:        boolOpt(options, "cache-only"),
 		DownloadOnly:     boolOpt(options, "download-only"),
 		LockFinalization: boolOpt(options, "lock-finalization"),
+		InitramfsReset:   boolOpt(options, "no-initramfs"),
 	}
 	changes := len(ch.Install) > 0 || len(ch.Uninstall) > 0 || ch.UninstallAll ||
-		len(ch.OverrideRemove) > 0 || len(ch.OverrideReset) > 0 || ch.OverrideResetAll
+		len(ch.OverrideRemove) > 0 || len(ch.OverrideReset) > 0 || ch.OverrideResetAll || len(ch.OverrideReplace) > 0 ||
+		ch.InitramfsReset
 	for _, fds := range []string{"install-local-packages", "override-replace-local-packages"} {
 		if _, ok := modifiers[fds]; ok {
 			return "", dbus.NewError("org.freedesktop.DBus.Error.NotSupported", []any{"local packages passed as file descriptors are not supported; strata's CLI sends " + strings.TrimSuffix(fds, "s") + "-paths"})
@@ -123,7 +131,7 @@ func (o *osObject) updateBase(c caller, modifiers, options map[string]dbus.Varia
 	if !hasRefspec && !hasRevision {
 		return "", false, nil
 	}
-	allowed := map[string]bool{"set-refspec": true, "set-revision": true, "install-packages": hasRefspec}
+	allowed := map[string]bool{"set-refspec": true, "set-revision": true, "install-packages": hasRefspec, "custom-origin": hasRefspec}
 	for key := range modifiers {
 		if !allowed[key] {
 			return "", true, dbus.NewError("org.freedesktop.DBus.Error.NotSupported", []any{fmt.Sprintf("modifier %q together with set-refspec/set-revision is not supported by strata yet", key)})
@@ -133,6 +141,11 @@ func (o *osObject) updateBase(c caller, modifiers, options map[string]dbus.Varia
 	case hasRefspec:
 		if hasRevision {
 			options = withOption(options, "revision", revision)
+		}
+		// rpm-ostree takes custom-origin as a modifier here and as an
+		// option of Rebase; both mean the same.
+		if v, ok := modifiers["custom-origin"]; ok {
+			options = withOption(options, "custom-origin", v.Value())
 		}
 		addr, err := o.rebase(c, options, refspec, stringsOpt(modifiers, "install-packages"))
 		return addr, true, err
@@ -377,6 +390,7 @@ func describeChanges(ch transactions.PackageChanges) string {
 		parts = append(parts, "uninstall --all")
 	}
 	add("override remove", ch.OverrideRemove)
+	add("override replace --from", ch.OverrideReplace)
 	add("override reset", ch.OverrideReset)
 	if ch.OverrideResetAll {
 		parts = append(parts, "override reset --all")

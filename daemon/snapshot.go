@@ -1,9 +1,11 @@
 package daemon
 
 import (
-	"github.com/godbus/dbus/v5"
-	"github.com/strata-os/strata/internal/nevra"
+	"strings"
 
+	"github.com/godbus/dbus/v5"
+
+	"github.com/strata-os/strata/internal/nevra"
 	"github.com/strata-os/strata/transactions"
 )
 
@@ -94,6 +96,9 @@ func deploymentDict(d *transactions.Deployment) dict {
 		"base-remote-replacements":              dbus.MakeVariant(map[string]dbus.Variant{}),
 		"gpg-enabled":                           dbus.MakeVariant(d.GPGEnabled),
 	}
+	if len(d.RemoteReplacements) > 0 {
+		out["base-remote-replacements"] = dbus.MakeVariant(remoteReplacementsDict(d.RemoteReplacements))
+	}
 	if len(d.Signatures) > 0 {
 		out["signatures"] = signaturesVariant(d.Signatures)
 	}
@@ -153,6 +158,23 @@ func deploymentDict(d *transactions.Deployment) dict {
 		if removals := o.OverrideRemove; len(removals) > 0 {
 			out["requested-base-removals"] = dbus.MakeVariant(removals)
 		}
+		if o.RegenerateInitramfs {
+			out["regenerate-initramfs"] = dbus.MakeVariant(true)
+			args := o.InitramfsArgs
+			if args == nil {
+				args = []string{}
+			}
+			out["initramfs-args"] = dbus.MakeVariant(args)
+		}
+		if len(o.InitramfsEtc) > 0 {
+			out["initramfs-etc"] = dbus.MakeVariant(o.InitramfsEtc)
+		}
+		if o.CustomURL != "" {
+			out["custom-origin"] = dbus.MakeVariant(customOrigin{o.CustomURL, o.CustomDescription})
+		}
+		if len(o.OverrideReplace) > 0 {
+			out["requested-base-remote-replacements"] = dbus.MakeVariant(remoteReplacementRequests(o.OverrideReplace))
+		}
 		if c := o.OverrideCommit; c != "" {
 			// not an rpm-ostree key; lets `status` say the deployment is pinned to a revision
 			out["override-commit"] = dbus.MakeVariant(c)
@@ -165,16 +187,62 @@ func deploymentDict(d *transactions.Deployment) dict {
 // commit left out (recorded in its rpmostree.removed-base-packages as
 // NEVRAs), each as the av entry (sstsss) rpm-ostree's clients decode. It is
 // what was removed, where requested-base-removals is what was asked for
-// (an inactive request removes nothing).
+// (an inactive request removes nothing). The commit's list also holds the
+// base packages that replacements (local or from repos) swapped out; those
+// names are still in the layered package list and are rpm-ostree's
+// replacements, not removals.
 func baseRemovals(layeredMeta map[string]any) []dbus.Variant {
 	out := []dbus.Variant{}
+	present := map[string]bool{}
+	rows, _ := layeredMeta["rpmostree.rpmdb.pkglist"].([][5]string)
+	for _, r := range rows {
+		present[r[0]] = true
+	}
 	removed, _ := layeredMeta["rpmostree.removed-base-packages"].([]string)
 	for _, s := range removed {
 		p, err := nevra.Parse(s)
-		if err != nil {
-			continue // not ours to fix here; the commit says what it says
+		if err != nil || present[p.Name] {
+			continue // unparsable: not ours to fix here; present: replaced
 		}
 		out = append(out, dbus.MakeVariant(packageTuple{p.NEVRA(), p.Name, uint64(p.Epoch), p.Version, p.Release, p.Arch}))
+	}
+	return out
+}
+
+// customOrigin is rpm-ostree's "custom-origin" (ss): URL, description.
+type customOrigin struct{ URL, Description string }
+
+// remoteReplacement is one entry of rpm-ostree's
+// requested-base-remote-replacements a(sas): the source ("repo=ID") and the
+// packages taken from it.
+type remoteReplacement struct {
+	Source   string
+	Packages []string
+}
+
+// remoteReplacementRequests turns the origin's "repo=ID,PKG,..." entries
+// into rpm-ostree's a(sas).
+func remoteReplacementRequests(entries []string) []remoteReplacement {
+	out := make([]remoteReplacement, 0, len(entries))
+	for _, e := range entries {
+		parts := strings.Split(e, ",")
+		out = append(out, remoteReplacement{Source: parts[0], Packages: append([]string{}, parts[1:]...)})
+	}
+	return out
+}
+
+// remoteReplacementsDict is rpm-ostree's base-remote-replacements a{sv}:
+// per source, a(vv) of (new, old) package tuples (sstsss).
+func remoteReplacementsDict(rs map[string][]transactions.Replacement) map[string]dbus.Variant {
+	type vvPair struct{ New, Old dbus.Variant }
+	out := map[string]dbus.Variant{}
+	for source, list := range rs {
+		pairs := make([]vvPair, 0, len(list))
+		for _, r := range list {
+			tuples := packageTuples([]nevra.Package{r.New, r.Old})
+			pairs = append(pairs, vvPair{dbus.MakeVariant(tuples[0]), dbus.MakeVariant(tuples[1])})
+		}
+		out[source] = dbus.MakeVariant(pairs)
 	}
 	return out
 }

@@ -9,32 +9,6 @@ import (
 // unprivileged caller learns nothing, not even that it is unsupported),
 // then answers org.freedesktop.DBus.Error.NotSupported saying what to do.
 
-const actionRepoModify = actionPrefix + "repo-modify"
-
-// SetInitramfsState would turn client-side initramfs regeneration on or off.
-func (o *osObject) SetInitramfsState(sender dbus.Sender, regenerate bool, args []string, options map[string]dbus.Variant) (string, *dbus.Error) {
-	if _, derr := o.d.gate(sender, actionBootconfig); derr != nil {
-		return "", derr
-	}
-	return "", notSupported("regenerating the initramfs on the host is not supported by strata yet; the deployment keeps the initramfs its base image ships")
-}
-
-// InitramfsEtc would track /etc files into the initramfs.
-func (o *osObject) InitramfsEtc(sender dbus.Sender, track, untrack []string, untrackAll, forceSync bool, options map[string]dbus.Variant) (string, *dbus.Error) {
-	if _, derr := o.d.gate(sender, actionBootconfig); derr != nil {
-		return "", derr
-	}
-	return "", notSupported("tracking /etc files in the initramfs is not supported by strata yet; ship them in the base image's initramfs instead")
-}
-
-// ModifyYumRepo would change a setting of a repo in /etc/yum.repos.d.
-func (o *osObject) ModifyYumRepo(sender dbus.Sender, repoID string, settings map[string]string) (string, *dbus.Error) {
-	if _, derr := o.d.gate(sender, actionRepoModify); derr != nil {
-		return "", derr
-	}
-	return "", notSupported("modifying repos through the daemon is not supported by strata yet; edit /etc/yum.repos.d/*.repo (e.g. enabled=0) and run `strata refresh-md`")
-}
-
 // osExperimental serves org.projectatomic.rpmostree1.OSExperimental on the
 // same object path as the OS interface.
 type osExperimental struct{ o *osObject }

@@ -50,6 +50,18 @@ type Request struct {
 	// LocalGPGCheck verifies local packages too, against the gpgkey= keys
 	// of the enabled repos (dnf.conf's localpkg_gpgcheck).
 	LocalGPGCheck bool
+	// ReplaceRepo replaces base packages with a repo's versions (override
+	// replace --from repo=ID).
+	ReplaceRepo []RepoReplacement
+	// Initramfs, when set, regenerates the initramfs with the tree's dracut.
+	Initramfs *InitramfsRequest
+}
+
+// RepoReplacement replaces the named base packages with the newest
+// versions repo Repo has.
+type RepoReplacement struct {
+	Repo     string
+	Packages []string
 }
 
 // Result describes the composed commit.
@@ -60,6 +72,8 @@ type Result struct {
 	Replaced []solv.Package  // local packages that replace base packages
 	Imported int             // packages imported into the repo by this composition
 	Reused   int             // packages whose earlier import was reused
+	// RemoteReplaced are repo packages that replace base packages.
+	RemoteReplaced []solv.Package
 }
 
 // Composer composes layered commits in one repo. CacheDir holds downloaded
@@ -129,6 +143,7 @@ func (c *Composer) stages() []stage {
 		{"rpmdb", c.rpmdbStage},
 		{"commit", c.commitStage},
 		{"scriptlets", c.scriptletsStage},
+		{"initramfs", c.initramfsStage},
 	}
 }
 

@@ -121,7 +121,11 @@ func (c *Composer) resolveStage(ctx context.Context, cs *composition) error {
 		if old, ok := findByName(cs.basePkgs, u.Old.Name); ok {
 			res.Removed = append(res.Removed, old)
 		}
-		res.Replaced = append(res.Replaced, u.New)
+		if u.New.RepoID == "@commandline" {
+			res.Replaced = append(res.Replaced, u.New)
+		} else {
+			res.RemoteReplaced = append(res.RemoteReplaced, u.New)
+		}
 		cs.toLayer = append(cs.toLayer, u.New)
 	}
 	describe(tx, res, cs.p)
@@ -138,7 +142,7 @@ func (c *Composer) resolve(ctx context.Context, req Request, root string, p Prog
 	mds := map[string]*rpmmd.Metadata{}
 	var err error
 	switch {
-	case len(req.Packages) == 0 && len(req.LocalPackages) == 0 && len(req.ReplaceLocal) == 0:
+	case len(req.Packages) == 0 && len(req.LocalPackages) == 0 && len(req.ReplaceLocal) == 0 && len(req.ReplaceRepo) == 0:
 	case req.CacheOnly:
 		mds, err = c.cachedMetadata(req.Repos, len(req.Packages) > 0, p)
 	default:
@@ -169,6 +173,14 @@ func (c *Composer) resolve(ctx context.Context, req Request, root string, p Prog
 		}
 	}
 	sreq := solv.Request{Install: req.Packages, AllowUninstallDeps: true}
+	for _, r := range req.ReplaceRepo {
+		if _, ok := mds[r.Repo]; !ok {
+			return fail(fmt.Errorf("repo %q named by an override replacement is not an enabled repo; enable it (ModifyYumRepo) or reset the override", r.Repo))
+		}
+		for _, name := range r.Packages {
+			sreq.ReplaceFrom = append(sreq.ReplaceFrom, solv.RepoPackage{Repo: r.Repo, Name: name})
+		}
+	}
 	for _, path := range append(append([]string{}, req.LocalPackages...), req.ReplaceLocal...) {
 		pkg, err := pool.AddRPMFile(path)
 		if err != nil {
@@ -238,7 +250,7 @@ func describe(tx *solv.Transaction, res *Result, p Progress) {
 	for _, pkg := range res.Removed {
 		p.Message("Removing base package: " + pkg.NEVRA())
 	}
-	for _, pkg := range res.Replaced {
+	for _, pkg := range append(append([]solv.Package{}, res.Replaced...), res.RemoteReplaced...) {
 		p.Message("Replacing base package with: " + pkg.NEVRA())
 	}
 }

@@ -31,6 +31,11 @@ type RebaseOptions struct {
 	Packages          []string // also layer these packages on the new base
 	DisallowDowngrade bool     // refuse a commit older than the current base
 	LockFinalization  bool     // see UpgradeOptions
+	// CustomOriginURL and CustomOriginDescription record where the new
+	// base came from when it is named by checksum or by image digest
+	// (rpm-ostree's custom-origin); ignored for a refspec, which says that
+	// itself.
+	CustomOriginURL, CustomOriginDescription string
 }
 
 // DeployOptions are the knobs of Deploy.
@@ -100,6 +105,11 @@ func (e *Engine) Rebase(ctx context.Context, osname, refspec string, opts Rebase
 				return nil
 			},
 			fetch: func(ctx context.Context, src baseSource, o *origin.Origin) (string, error) {
+				if csum := o.Refspec(); isChecksum(csum) && strings.Contains(previous, ":") {
+					// A bare commit is fetched through the remote and ref
+					// followed so far, as rpm-ostree does.
+					return ostreeBase{refspec: previous}.fetchRevision(ctx, s, csum, opts.CacheOnly, p)
+				}
 				if opts.Revision == "" {
 					return src.fetchHead(ctx, s, opts.CacheOnly, p)
 				}
@@ -134,7 +144,21 @@ func (e *Engine) Rebase(ctx context.Context, osname, refspec string, opts Rebase
 // opts.Packages added to the requested ones. An image reference is checked
 // here, before anything is fetched.
 func rebaseOrigin(o *origin.Origin, target string, opts RebaseOptions) error {
-	if image.IsImageReference(target) {
+	if opts.CustomOriginURL != "" && opts.CustomOriginDescription == "" {
+		return fmt.Errorf("Invalid custom-origin: a custom origin URL needs a description too (--custom-origin-description)")
+	}
+	// A custom origin only describes a base named by content (a checksum
+	// or an image digest); any other rebase drops the previous one.
+	o.SetCustomOrigin("", "")
+	target = strings.TrimPrefix(target, "ostree://")
+	if isChecksum(target) {
+		if opts.Revision != "" {
+			return fmt.Errorf("--revision does not apply to a rebase to a commit checksum; name only the checksum")
+		}
+		o.SetRefspec(target)
+		o.SetOverrideCommit("")
+		o.SetCustomOrigin(opts.CustomOriginURL, opts.CustomOriginDescription)
+	} else if image.IsImageReference(target) {
 		ref, err := image.ParseReference(target)
 		if err != nil {
 			return err
@@ -143,9 +167,12 @@ func rebaseOrigin(o *origin.Origin, target string, opts RebaseOptions) error {
 			return fmt.Errorf("--revision does not apply to a container image; name the image by digest instead (%s@sha256:<digest>)", target)
 		}
 		o.SetImageReference(ref.String())
+		if strings.Contains(target, "@sha256:") {
+			o.SetCustomOrigin(opts.CustomOriginURL, opts.CustomOriginDescription)
+		}
 	} else {
-		// rpm-ostree accepts "ostree://REMOTE:REF" for an OSTree refspec.
-		target = strings.TrimPrefix(target, "ostree://")
+		// rpm-ostree accepts "ostree://REMOTE:REF" for an OSTree refspec
+		// (the prefix was dropped above).
 		refspec, err := resolveRebaseTarget(o.Refspec(), target)
 		if err != nil {
 			return err
@@ -437,13 +464,18 @@ func writeDeployment(ctx context.Context, s Sysroot, nd newDeployment, p Progres
 			return Result{}, fmt.Errorf("referencing base commit: %w", err)
 		}
 	}
+	opts := ostree.DeployOptions{Kargs: nd.kargs}
+	var err error
+	if opts.OverlayInitrds, err = overlayInitrds(ctx, s, nd); err != nil {
+		return Result{}, err
+	}
 	if s.BootedDeployment() != nil {
-		return stageDeployment(ctx, s, nd, p)
+		return stageDeployment(ctx, s, nd, opts, p)
 	}
 	if nd.lockFinalization {
 		p.Message("Not staging (this host is not booted from the sysroot): --lock-finalization has nothing to lock.")
 	}
-	dep, err := s.DeployTree(ctx, nd.osname, nd.commit, string(nd.origin.Bytes()), nd.merge, nd.kargs)
+	dep, err := s.DeployTree(ctx, nd.osname, nd.commit, string(nd.origin.Bytes()), nd.merge, opts)
 	if err != nil {
 		cleanupAfterFailure(s)
 		return Result{}, fmt.Errorf("deploying commit %s: %w", nd.commit, err)
@@ -465,8 +497,8 @@ func writeDeployment(ctx context.Context, s Sysroot, nd newDeployment, p Progres
 // the new deployment is staged, so that /etc is merged from the running
 // system at shutdown (ostree-finalize-staged.service) and nothing changes in
 // the boot order before then. It replaces an earlier staged deployment.
-func stageDeployment(ctx context.Context, s Sysroot, nd newDeployment, p Progress) (Result, error) {
-	dep, err := s.StageTree(context.WithoutCancel(ctx), nd.osname, nd.commit, string(nd.origin.Bytes()), nd.merge, nd.kargs, nd.lockFinalization)
+func stageDeployment(ctx context.Context, s Sysroot, nd newDeployment, opts ostree.DeployOptions, p Progress) (Result, error) {
+	dep, err := s.StageTree(context.WithoutCancel(ctx), nd.osname, nd.commit, string(nd.origin.Bytes()), nd.merge, opts, nd.lockFinalization)
 	if err != nil {
 		cleanupAfterFailure(s)
 		return Result{}, fmt.Errorf("staging commit %s: %w", nd.commit, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -116,7 +117,8 @@ func (m *memSysroot) DeploymentPath(d *ostree.Deployment) string {
 	return filepath.Join(m.dir, d.ID())
 }
 
-func (m *memSysroot) DeployTree(ctx context.Context, osname, checksum, orig string, merge *ostree.Deployment, kargs []string) (*ostree.Deployment, error) {
+func (m *memSysroot) DeployTree(ctx context.Context, osname, checksum, orig string, merge *ostree.Deployment, opts ostree.DeployOptions) (*ostree.Deployment, error) {
+	kargs := opts.Kargs
 	if _, ok := m.repo.commits[checksum]; !ok {
 		return nil, fmt.Errorf("no commit %s", checksum)
 	}
@@ -164,11 +166,15 @@ func (m *memSysroot) WriteDeployments(ctx context.Context, deployments []*ostree
 // StageTree is DeployTree plus libostree's staging rules: a booted host
 // only, the new deployment first and flagged staged, replacing an earlier
 // staged one.
-func (m *memSysroot) StageTree(ctx context.Context, osname, checksum, orig string, merge *ostree.Deployment, kargs []string, locked bool) (*ostree.Deployment, error) {
+func (m *memSysroot) StageOverlayInitrd(ctx context.Context, f *os.File) (string, error) {
+	return "", errors.New("the in-memory sysroot has no boot directory for overlay initrds")
+}
+
+func (m *memSysroot) StageTree(ctx context.Context, osname, checksum, orig string, merge *ostree.Deployment, opts ostree.DeployOptions, locked bool) (*ostree.Deployment, error) {
 	if m.BootedDeployment() == nil {
 		return nil, errors.New("Cannot stage deployment: Not currently booted into an OSTree system")
 	}
-	dep, err := m.DeployTree(ctx, osname, checksum, orig, merge, kargs)
+	dep, err := m.DeployTree(ctx, osname, checksum, orig, merge, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -43,6 +43,12 @@ type PackageChanges struct {
 	CacheOnly            bool
 	DownloadOnly         bool // fetch what the change needs, deploy nothing
 	LockFinalization     bool // see UpgradeOptions
+	// OverrideReplace replaces base packages with a repo's versions, in
+	// the origin's form "repo=ID,PKG[,PKG...]".
+	OverrideReplace []string
+	// InitramfsReset stops regenerating the initramfs and tracking /etc
+	// files into it (rpm-ostree's reset --initramfs, option no-initramfs).
+	InitramfsReset bool
 }
 
 // ChangePackages layers, unlayers or overrides packages on osname's current
@@ -190,8 +196,26 @@ func applyChanges(s Sysroot, o *origin.Origin, ch PackageChanges) ([]string, err
 		replacements = slices.DeleteFunc(replacements, localMatches(nevraName(nevra)))
 		replacements = append(replacements, id)
 	}
+	remote, err := parseRepoReplacements(o.OverrideReplace())
+	if err != nil {
+		return nil, err
+	}
+	for _, entry := range ch.OverrideReplace {
+		add, err := parseRepoReplacements([]string{entry})
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range add {
+			for _, name := range r.Packages {
+				// A package comes from one source: the newest request wins.
+				remote = dropRemoteReplacement(remote, name)
+				replacements = slices.DeleteFunc(replacements, localMatches(name))
+				remote = addRemoteReplacement(remote, r.Repo, name)
+			}
+		}
+	}
 	if ch.OverrideResetAll {
-		removals, replacements = nil, nil
+		removals, replacements, remote = nil, nil, nil
 	}
 	for _, name := range ch.OverrideReset {
 		switch {
@@ -199,19 +223,27 @@ func applyChanges(s Sysroot, o *origin.Origin, ch PackageChanges) ([]string, err
 			removals = slices.DeleteFunc(removals, func(r string) bool { return r == name })
 		case slices.ContainsFunc(replacements, localMatches(name)):
 			replacements = slices.DeleteFunc(replacements, localMatches(name))
+		case hasRemoteReplacement(remote, name):
+			remote = dropRemoteReplacement(remote, name)
 		default:
 			return nil, fmt.Errorf("no override for package %q", name)
 		}
 	}
 	o.SetOverrideRemove(removals)
 	o.SetOverrideReplaceLocal(replacements)
+	o.SetOverrideReplace(formatRepoReplacements(remote))
+	if ch.InitramfsReset {
+		o.SetInitramfs(false, nil)
+		o.SetInitramfsEtc(nil)
+	}
 	return added, nil
 }
 
 // hasLayers says whether an origin asks for anything on top of its base.
 func hasLayers(o *origin.Origin) bool {
 	return len(o.RequestedPackages()) > 0 || len(o.RequestedLocalPackages()) > 0 ||
-		len(o.OverrideRemove()) > 0 || len(o.OverrideReplaceLocal()) > 0
+		len(o.OverrideRemove()) > 0 || len(o.OverrideReplaceLocal()) > 0 || len(o.OverrideReplace()) > 0 ||
+		o.RegenerateInitramfs()
 }
 
 // composeRequest is what compose needs to know about one layered commit.
@@ -246,7 +278,23 @@ func (e *Engine) compose(ctx context.Context, s Sysroot, req composeRequest, p P
 	if err != nil {
 		return "", err
 	}
+	var initramfs *layering.InitramfsRequest
+	if o.RegenerateInitramfs() {
+		initramfs = &layering.InitramfsRequest{Args: o.InitramfsArgs()}
+	}
+	remote, err := parseRepoReplacements(o.OverrideReplace())
+	if err != nil {
+		return "", err
+	}
+	if initramfs != nil && len(o.RequestedPackages()) == 0 && len(o.RequestedLocalPackages()) == 0 &&
+		len(o.OverrideRemove()) == 0 && len(o.OverrideReplaceLocal()) == 0 && len(remote) == 0 {
+		// Only the initramfs changes: nothing to resolve from the repos,
+		// so none is fetched (regenerating must not need the network).
+		repos = nil
+	}
 	return s.Compose(ctx, layering.Request{
+		Initramfs:     initramfs,
+		ReplaceRepo:   remote,
 		Base:          req.base,
 		Packages:      o.RequestedPackages(),
 		NewPackages:   req.newNames,

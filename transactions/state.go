@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/strata-os/strata/internal/image"
+	"github.com/strata-os/strata/internal/nevra"
 	"github.com/strata-os/strata/internal/origin"
 	"github.com/strata-os/strata/internal/ostree"
+	"github.com/strata-os/strata/rpmdb"
 )
 
 // State is a snapshot of the host as the daemon publishes it, taken in one go
@@ -81,6 +83,52 @@ type Deployment struct {
 	// with a valid signature on the base commit, checked now.
 	Ed25519Enabled bool
 	Ed25519Signers []string
+
+	// RemoteReplacements are the base packages that repo versions replace
+	// in this deployment, by source ("repo=ID"), read from the base's and
+	// the layered commit's package lists.
+	RemoteReplacements map[string][]Replacement
+}
+
+// Replacement is a base package (Old) replaced by another version (New).
+type Replacement struct{ New, Old nevra.Package }
+
+// remoteReplacements finds, for the packages the origin's repo
+// replacements name, the new version in the layered commit's package list
+// and the base one among the base packages it records as removed (a base
+// commit need not carry a package list).
+func remoteReplacements(entries []string, layeredMeta map[string]any) map[string][]Replacement {
+	if len(entries) == 0 || layeredMeta == nil {
+		return nil
+	}
+	rows, _ := layeredMeta["rpmostree.rpmdb.pkglist"].([][5]string)
+	pkgs, _ := rpmdb.ParsePkgList(rows)
+	newPkgs := map[string]nevra.Package{}
+	for _, p := range pkgs {
+		newPkgs[p.Name] = p
+	}
+	oldPkgs := map[string]nevra.Package{}
+	removed, _ := layeredMeta["rpmostree.removed-base-packages"].([]string)
+	for _, s := range removed {
+		if p, err := nevra.Parse(s); err == nil {
+			oldPkgs[p.Name] = p
+		}
+	}
+	rs, err := parseRepoReplacements(entries)
+	if err != nil {
+		return nil
+	}
+	out := map[string][]Replacement{}
+	for _, r := range rs {
+		for _, name := range r.Packages {
+			o, okOld := oldPkgs[name]
+			n, okNew := newPkgs[name]
+			if okOld && okNew && nevra.Compare(o, n) != 0 {
+				out["repo="+r.Repo] = append(out["repo="+r.Repo], Replacement{New: n, Old: o})
+			}
+		}
+	}
+	return out
 }
 
 // Signature is one verified GPG signature of a commit, as libostree
@@ -96,6 +144,14 @@ type DeploymentOrigin struct {
 	OverrideRemove         []string // base package names removed
 	OverrideReplaceLocal   []string // NEVRAs of local RPMs replacing base packages
 	OverrideCommit         string   // the pinned revision (`deploy`), or ""
+	// OverrideReplace are repo replacements, "repo=ID,PKG,..." per source.
+	OverrideReplace []string
+	// CustomURL and CustomDescription say where a commit deployed by
+	// checksum came from (rebase --custom-origin-url); "" when unset.
+	CustomURL, CustomDescription string
+	RegenerateInitramfs          bool     // the initramfs is rebuilt with the tree's dracut
+	InitramfsArgs                []string // extra dracut arguments
+	InitramfsEtc                 []string // /etc files put into an overlay initramfs
 }
 
 // Update describes a newer base commit that the sysroot's repo already knows about
@@ -165,7 +221,13 @@ func describeDeployment(s Sysroot, repo Repo, d *ostree.Deployment) Deployment {
 			OverrideRemove:         o.OverrideRemove(),
 			OverrideReplaceLocal:   localNEVRAs(o.OverrideReplaceLocal()),
 			OverrideCommit:         o.OverrideCommit(),
+			OverrideReplace:        o.OverrideReplace(),
+			RegenerateInitramfs:    o.RegenerateInitramfs(),
+			InitramfsArgs:          o.InitramfsArgs(),
+			InitramfsEtc:           o.InitramfsEtc(),
 		}
+		out.Origin.CustomURL, out.Origin.CustomDescription = o.CustomOrigin()
+		out.RemoteReplacements = remoteReplacements(out.Origin.OverrideReplace, out.LayeredCommitMeta)
 		describePendingBase(repo, o, &out)
 		describeSignatures(repo, &out)
 	}

@@ -42,8 +42,8 @@ type Sysroot interface {
 	DeploymentPath(d *ostree.Deployment) string
 
 	// DeployTree checks out checksum as a new deployment (not yet in the
-	// boot order); kargs nil keeps merge's kernel arguments.
-	DeployTree(ctx context.Context, osname, checksum, origin string, merge *ostree.Deployment, kargs []string) (*ostree.Deployment, error)
+	// boot order); opts.Kargs nil keeps merge's kernel arguments.
+	DeployTree(ctx context.Context, osname, checksum, origin string, merge *ostree.Deployment, opts ostree.DeployOptions) (*ostree.Deployment, error)
 	// SimpleWriteDeployment puts dep first in the boot order.
 	SimpleWriteDeployment(ctx context.Context, osname string, dep, merge *ostree.Deployment, retainRollback bool) error
 	// WriteDeployments replaces the boot order. A staged deployment stays
@@ -53,7 +53,10 @@ type Sysroot interface {
 	// earlier one), which shutdown finalizes into the boot order unless
 	// locked; the host must be booted from the sysroot. Arguments are as
 	// for DeployTree.
-	StageTree(ctx context.Context, osname, checksum, origin string, merge *ostree.Deployment, kargs []string, locked bool) (*ostree.Deployment, error)
+	StageTree(ctx context.Context, osname, checksum, origin string, merge *ostree.Deployment, opts ostree.DeployOptions, locked bool) (*ostree.Deployment, error)
+	// StageOverlayInitrd stores a cpio archive for boot entries to name
+	// (ostree.DeployOptions.OverlayInitrds) and returns its checksum.
+	StageOverlayInitrd(ctx context.Context, f *os.File) (string, error)
 	// FinalizationLocked says whether the staged deployment waits for
 	// UnlockFinalization.
 	FinalizationLocked() bool
@@ -137,8 +140,8 @@ func (o *ostreeSysroot) MergeDeployment(osname string) *ostree.Deployment {
 	return o.s.MergeDeployment(osname)
 }
 
-func (o *ostreeSysroot) DeployTree(ctx context.Context, osname, checksum, origin string, merge *ostree.Deployment, kargs []string) (*ostree.Deployment, error) {
-	return o.s.DeployTree(ctx, osname, checksum, origin, merge, kargs)
+func (o *ostreeSysroot) DeployTree(ctx context.Context, osname, checksum, origin string, merge *ostree.Deployment, opts ostree.DeployOptions) (*ostree.Deployment, error) {
+	return o.s.DeployTreeWithOptions(ctx, osname, checksum, origin, merge, opts)
 }
 
 func (o *ostreeSysroot) SimpleWriteDeployment(ctx context.Context, osname string, dep, merge *ostree.Deployment, retainRollback bool) error {
@@ -149,8 +152,12 @@ func (o *ostreeSysroot) WriteDeployments(ctx context.Context, deployments []*ost
 	return o.s.WriteDeployments(ctx, deployments)
 }
 
-func (o *ostreeSysroot) StageTree(ctx context.Context, osname, checksum, origin string, merge *ostree.Deployment, kargs []string, locked bool) (*ostree.Deployment, error) {
-	return o.s.StageTree(ctx, osname, checksum, origin, merge, kargs, locked)
+func (o *ostreeSysroot) StageTree(ctx context.Context, osname, checksum, origin string, merge *ostree.Deployment, opts ostree.DeployOptions, locked bool) (*ostree.Deployment, error) {
+	return o.s.StageTreeWithOptions(ctx, osname, checksum, origin, merge, opts, locked)
+}
+
+func (o *ostreeSysroot) StageOverlayInitrd(ctx context.Context, f *os.File) (string, error) {
+	return o.s.StageOverlayInitrd(ctx, f)
 }
 
 func (o *ostreeSysroot) FinalizationLocked() bool  { return o.s.FinalizationLocked() }

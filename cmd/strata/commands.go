@@ -69,6 +69,8 @@ var commands = []*command{
 		{long: "remote", short: 'm', arg: "REMOTE", help: "Rebase to the current branch on REMOTE"},
 		{long: "skip-purge", help: "Keep the previous ref"},
 		{long: "disallow-downgrade", help: "Refuse to deploy an older commit"},
+		{long: "custom-origin-url", arg: "URL", help: "For a checksum or image digest, record URL as its origin"},
+		{long: "custom-origin-description", arg: "TEXT", help: "Describe the custom origin (required with --custom-origin-url)"},
 		// The cluster's machine-config daemon passes it with image references
 		// (container rebases were experimental in older rpm-ostree).
 		{long: "experimental", hidden: true, help: "Accepted for compatibility; has no effect"},
@@ -386,15 +388,22 @@ func runRebase(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 	if strings.HasPrefix(refspec, "/") {
 		return 0, fmt.Errorf("%s: rebasing to a local repository (LOCALPATH:REF) is not implemented yet", a.prog)
 	}
+	customURL, _ := p.value("custom-origin-url")
+	customDesc, _ := p.value("custom-origin-description")
+	if customURL != "" && customDesc == "" {
+		return 0, errors.New("--custom-origin-description must be supplied with --custom-origin-url")
+	}
 	reboot := p.flag("reboot")
 	opts := client.RebaseOptions{
-		Reboot:                reboot,
-		DisallowDowngrade:     p.flag("disallow-downgrade"),
-		CacheOnly:             p.flag("cache-only"),
-		DownloadOnly:          p.flag("download-only"),
-		SkipPurge:             p.flag("skip-purge"),
-		LockFinalization:      p.flag("lock-finalization"),
-		InitiatingCommandLine: a.cmdline,
+		CustomOriginURL:         customURL,
+		CustomOriginDescription: customDesc,
+		Reboot:                  reboot,
+		DisallowDowngrade:       p.flag("disallow-downgrade"),
+		CacheOnly:               p.flag("cache-only"),
+		DownloadOnly:            p.flag("download-only"),
+		SkipPurge:               p.flag("skip-purge"),
+		LockFinalization:        p.flag("lock-finalization"),
+		InitiatingCommandLine:   a.cmdline,
 	}
 	if revision != "" {
 		opts.Revision = client.NormalizeRevision(revision)

@@ -305,6 +305,8 @@ func (a *app) printDeploymentDiff(ctx context.Context, o *client.OS, prev, cur *
 type overrideRequest struct {
 	remove, replace, reset []string
 	resetAll               bool
+	// replaceFrom are repo replacements, "repo=ID,PKG[,PKG...]".
+	replaceFrom []string
 }
 
 // overrideRequestOf reads an override subcommand's arguments: the
@@ -328,10 +330,31 @@ func runOverrideReplace(ctx context.Context, a *app, p *parsedArgs) (int, error)
 	if !p.flag("experimental") && (p.flag("freeze") || hasFrom) {
 		return 0, errors.New("Must specify --experimental to use --freeze or --from")
 	}
-	if p.flag("freeze") || hasFrom {
-		return 0, fmt.Errorf("%s: override replace --freeze/--from is not implemented yet", a.prog)
+	if p.flag("freeze") {
+		return 0, fmt.Errorf("%s: override replace --freeze is not implemented yet", a.prog)
 	}
-	return a.override(ctx, p, overrideRequestOf("replace", p))
+	r := overrideRequestOf("replace", p)
+	if from, _ := p.value("from"); hasFrom {
+		kind, name, ok := strings.Cut(from, "=")
+		switch {
+		case !ok:
+			return 0, errors.New("Not in KIND=NAME format")
+		case kind != "repo":
+			return 0, fmt.Errorf("Invalid kind '%s'", kind)
+		case name == "":
+			return 0, errors.New("Empty name")
+		}
+		// Local files named with --from still replace as local files.
+		names, paths, err := splitLocal(r.replace)
+		if err != nil {
+			return 0, err
+		}
+		r.replace = paths
+		if len(names) > 0 {
+			r.replaceFrom = []string{from + "," + strings.Join(names, ",")}
+		}
+	}
+	return a.override(ctx, p, r)
 }
 
 func runOverrideRemove(ctx context.Context, a *app, p *parsedArgs) (int, error) {
@@ -370,7 +393,7 @@ func planOverride(a *app, p *parsedArgs, r overrideRequest) (layeringPlan, error
 			InstallLocalPackages:         installPaths,
 			UninstallPackages:            p.all("uninstall"),
 			OverrideRemovePackages:       r.remove,
-			OverrideReplacePackages:      replaceNames,
+			OverrideReplacePackages:      append(replaceNames, r.replaceFrom...),
 			OverrideReplaceLocalPackages: replacePaths,
 			OverrideResetPackages:        r.reset,
 			OverrideResetAll:             r.resetAll,
@@ -379,7 +402,7 @@ func planOverride(a *app, p *parsedArgs, r overrideRequest) (layeringPlan, error
 			Reboot: p.flag("reboot"),
 			DryRun: p.flag("dry-run"),
 			// Overrides work offline unless something new must be fetched.
-			CacheOnly:             p.flag("cache-only") || (len(r.replace) == 0 && len(p.all("install")) == 0),
+			CacheOnly:             p.flag("cache-only") || (len(r.replace) == 0 && len(r.replaceFrom) == 0 && len(p.all("install")) == 0),
 			NoPullBase:            true,
 			LockFinalization:      p.flag("lock-finalization"),
 			InitiatingCommandLine: a.cmdline,
@@ -398,7 +421,7 @@ func (a *app) override(ctx context.Context, p *parsedArgs, r overrideRequest) (i
 	}
 	defer c.Close()
 	hints := []string{"Run \"systemctl reboot\" to start a reboot"}
-	if len(r.replace) > 0 || len(r.remove) > 0 {
+	if len(r.replace) > 0 || len(r.replaceFrom) > 0 || len(r.remove) > 0 {
 		hints = append([]string{fmt.Sprintf("Use \"%s override reset\" to undo overrides", a.prog)}, hints...)
 	}
 	return a.afterPkgChange(ctx, o, prev, pl.opts, false, hints)

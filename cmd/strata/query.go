@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
+
+	"github.com/strata-os/strata/client"
 )
 
 var searchCommand = &command{
@@ -21,7 +24,7 @@ var initramfsCommand = &command{
 
 var initramfsEtcCommand = &command{
 	name: "initramfs-etc", summary: "Add files to the initramfs", run: runInitramfsEtc,
-	opts: []option{optStateroot, optOS, optReboot, optLockFinal,
+	opts: []option{optStateroot, optOS, optReboot, optLockFinal, optUnchanged,
 		{long: "track", arg: "FILE", help: "Track root /etc file"},
 		{long: "untrack", arg: "FILE", help: "Untrack root /etc file"},
 		{long: "untrack-all", help: "Untrack all root /etc files"},
@@ -73,39 +76,97 @@ func runSearch(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 	return exitOK, nil
 }
 
-// runInitramfs asks the daemon, which refuses clearly until strata can
-// regenerate an initramfs.
+// runInitramfs prints whether the pending deployment regenerates its
+// initramfs, or turns that on (with --arg dracut arguments) or off.
 func runInitramfs(ctx context.Context, a *app, p *parsedArgs) (int, error) {
-	if p.flag("enable") && p.flag("disable") {
-		return 0, &usageError{"Cannot simultaneously specify --enable and --disable"}
-	}
-	if !p.flag("enable") && !p.flag("disable") {
-		// rpm-ostree prints the state here; strata has none to print.
-		return 0, fmt.Errorf("initramfs regeneration is not supported by strata yet: deployments boot the initramfs their base ships")
+	enable, disable, args := p.flag("enable"), p.flag("disable"), p.all("arg")
+	switch {
+	case !enable && !disable:
+		if p.flag("reboot") {
+			return 0, &usageError{"--reboot must be used with --enable or --disable"}
+		}
+		if len(args) > 0 {
+			return 0, &usageError{"--arg must be used with --enable"}
+		}
+	case enable && disable:
+		// rpm-ostree's spelling, which scripts may match.
+		return 0, &usageError{"Cannot simultaenously specify --enable and --disable"}
+	case disable && len(args) > 0:
+		return 0, &usageError{"Cannot simultaenously specify --disable and --arg"}
 	}
 	c, o, err := connectOS(ctx, a, p)
 	if err != nil {
 		return 0, err
 	}
 	defer c.Close()
-	txn, err := o.SetInitramfsState(ctx, p.flag("enable"), p.all("arg"))
+	if !enable && !disable {
+		pending, err := o.DefaultDeployment(ctx)
+		if err != nil {
+			return 0, err
+		}
+		on := pending != nil && pending.RegenerateInitramfs
+		fmt.Fprintf(a.stdout, "Initramfs regeneration: %s\n", enabledWord(on))
+		if on && len(pending.InitramfsArgs) > 0 {
+			fmt.Fprintf(a.stdout, "Initramfs args: %s \n", strings.Join(pending.InitramfsArgs, " "))
+		}
+		return exitOK, nil
+	}
+	txn, err := o.SetInitramfsState(ctx, enable, args, client.BootOptions{
+		Reboot: p.flag("reboot"), LockFinalization: p.flag("lock-finalization"), InitiatingCommandLine: a.cmdline,
+	})
 	if err != nil {
 		return 0, err
 	}
-	return exitOK, a.follow(ctx, c, txn)
+	if err := a.follow(ctx, c, txn); err != nil {
+		return 0, err
+	}
+	fmt.Fprintf(a.stdout, "Initramfs regeneration is now: %s\n", enabledWord(enable))
+	if disable {
+		fmt.Fprintln(a.stdout, "Initramfs will be reset to default on next reboot.")
+	}
+	return exitOK, nil
 }
 
+func enabledWord(on bool) string {
+	if on {
+		return "enabled"
+	}
+	return "disabled"
+}
+
+// runInitramfsEtc lists the tracked files of the pending deployment, or
+// changes them and deploys again.
 func runInitramfsEtc(ctx context.Context, a *app, p *parsedArgs) (int, error) {
+	track, untrack := p.all("track"), p.all("untrack")
+	acting := len(track) > 0 || len(untrack) > 0 || p.flag("untrack-all") || p.flag("force-sync")
+	if !acting && p.flag("reboot") {
+		return 0, &usageError{"Cannot use ---reboot without --track, --untrack, --untrack-all, or --force-sync"}
+	}
 	c, o, err := connectOS(ctx, a, p)
 	if err != nil {
 		return 0, err
 	}
 	defer c.Close()
-	txn, err := o.InitramfsEtc(ctx, p.all("track"), p.all("untrack"), p.flag("untrack-all"), p.flag("force-sync"))
+	prev, err := o.DefaultDeployment(ctx)
 	if err != nil {
 		return 0, err
 	}
-	return exitOK, a.follow(ctx, c, txn)
+	if !acting {
+		if prev == nil || len(prev.InitramfsEtc) == 0 {
+			fmt.Fprintln(a.stdout, "No tracked files.")
+			return exitOK, nil
+		}
+		fmt.Fprintln(a.stdout, "Tracked files:")
+		for _, f := range prev.InitramfsEtc {
+			fmt.Fprintf(a.stdout, "  %s\n", f)
+		}
+		return exitOK, nil
+	}
+	txn, err := o.InitramfsEtc(ctx, track, untrack, p.flag("untrack-all"), p.flag("force-sync"), client.BootOptions{
+		Reboot: p.flag("reboot"), LockFinalization: p.flag("lock-finalization"), InitiatingCommandLine: a.cmdline,
+	})
+	return a.deployed(ctx, c, o, txn, err, prev, p.flag("reboot"), p.flag("unchanged-exit-77"), false,
+		"Run \"systemctl reboot\" to start a reboot")
 }
 
 // runUsroverlay refuses: a writable /usr over a deployment is what strata's

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/godbus/dbus/v5"
-
 	"github.com/strata-os/strata/client"
 )
 
@@ -39,9 +37,6 @@ func runReset(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 	// Dropping mutations needs nothing from the network unless something
 	// is layered at the same time.
 	opts.CacheOnly = len(names) == 0
-	if initramfs {
-		opts.Extra = map[string]dbus.Variant{"no-initramfs": dbus.MakeVariant(true)}
-	}
 	if !overlays && !overrides && len(p.all("install")) == 0 {
 		// Only --initramfs: nothing to send when the deployment does not
 		// regenerate its initramfs (the daemon refuses an empty change).
@@ -54,7 +49,7 @@ func runReset(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		if d == nil || !d.RegenerateInitramfs {
+		if d == nil || (!d.RegenerateInitramfs && len(d.InitramfsEtc) == 0) {
 			fmt.Fprintln(a.stdout, "No change.")
 			if p.flag("unchanged-exit-77") {
 				return exitUnchanged, nil
@@ -66,7 +61,7 @@ func runReset(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 		updateDeployment: true, // PkgChange has no way to drop overrides
 		mods: client.Modifiers{
 			InstallPackages: names, InstallLocalPackages: paths,
-			UninstallAll: overlays, OverrideResetAll: overrides,
+			UninstallAll: overlays, OverrideResetAll: overrides, InitramfsReset: initramfs,
 		},
 		opts: opts,
 	}

@@ -210,12 +210,20 @@ func writeDeployment(w io.Writer, d client.Deployment, index int, multipleRoots 
 	if head == "" {
 		head = d.Checksum
 	}
+	// As rpm-ostree: a commit deployed by checksum, or an image pinned by
+	// digest, is shown by the custom origin URL it was deployed with.
+	if d.CustomOriginURL != "" && (classifyRefspec(head) == refChecksum ||
+		(classifyRefspec(head) == refContainer && strings.Contains(head, "@sha256:"))) {
+		head = d.CustomOriginURL
+	}
 	if o.verbose {
 		head += fmt.Sprintf(" (index: %d)", index)
 	}
 	fmt.Fprintf(w, "%s %s\n", glyph, head)
 	if d.ContainerImageReferenceDigest != "" {
 		kv("Digest", d.ContainerImageReferenceDigest)
+	} else if d.CustomOriginDescription != "" {
+		kv("CustomOrigin", d.CustomOriginDescription)
 	}
 
 	layered := d.BaseChecksum != ""
@@ -293,6 +301,28 @@ func writeDeployment(w io.Writer, d client.Deployment, index int, multipleRoots 
 			lines = append(lines, strings.Join(names, " ")+" "+diff)
 		}
 		writeValues(w, "LocalOverrides", lines, nil, false, o.columns)
+	}
+	// Repo replacements, one block per source, one line per package, as
+	// rpm-ostree prints them under the source.
+	sources := make([]string, 0, len(d.BaseRemoteReplacements))
+	for source := range d.BaseRemoteReplacements {
+		sources = append(sources, source)
+	}
+	sort.Strings(sources)
+	for _, source := range sources {
+		var lines []string
+		for _, r := range d.BaseRemoteReplacements[source] {
+			lines = append(lines, r.New.Name+" "+r.Old.EVR()+" -> "+r.New.EVR())
+		}
+		sort.Strings(lines)
+		kv("RemoteOverrides", source)
+		for i, l := range lines {
+			glyph := "├─"
+			if i == len(lines)-1 {
+				glyph = "└─"
+			}
+			fmt.Fprintf(w, "  %*s  %s %s\n", keyWidth, "", glyph, l)
+		}
 	}
 	if o.verbose {
 		// Requested but not layered: dormant requests (e.g. the package

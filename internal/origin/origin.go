@@ -27,6 +27,7 @@ const (
 	groupOrigin    = "origin"
 	groupPackages  = "packages"
 	groupOverrides = "overrides"
+	groupRpmostree = "rpmostree"
 
 	keyRefspec        = "refspec"
 	keyBaseRefspec    = "baserefspec"
@@ -36,6 +37,13 @@ const (
 	keyRequestedLocal = "requested-local"
 	keyRemove         = "remove"
 	keyReplaceLocal   = "replace-local"
+	keyReplace        = "replace"
+
+	keyCustomURL           = "custom-url"
+	keyCustomDescription   = "custom-description"
+	keyRegenerateInitramfs = "regenerate-initramfs"
+	keyInitramfsArgs       = "initramfs-args"
+	keyInitramfsEtc        = "initramfs-etc"
 )
 
 // Origin is a parsed origin keyfile. The zero value is an empty file; use
@@ -189,6 +197,63 @@ func (o *Origin) OverrideReplaceLocal() []string { return o.list(groupOverrides,
 func (o *Origin) SetOverrideReplaceLocal(pkgs []string) {
 	o.setList(groupOverrides, keyReplaceLocal, pkgs)
 }
+
+// OverrideReplace are base packages replaced by the versions a repo has, as
+// rpm-ostree writes them: one entry per source, "repo=ID,PKG,PKG...".
+func (o *Origin) OverrideReplace() []string { return o.list(groupOverrides, keyReplace) }
+
+// SetOverrideReplace replaces the repo replacements; empty removes the key.
+func (o *Origin) SetOverrideReplace(entries []string) {
+	o.setList(groupOverrides, keyReplace, entries)
+}
+
+// CustomOrigin is the URL and description a rebase to a checksum (or an
+// image pinned by digest) recorded to say where that commit came from; ""
+// when none.
+func (o *Origin) CustomOrigin() (url, description string) {
+	url, _ = o.Get(groupOrigin, keyCustomURL)
+	description, _ = o.Get(groupOrigin, keyCustomDescription)
+	return url, description
+}
+
+// SetCustomOrigin records a custom origin; an empty url removes it.
+func (o *Origin) SetCustomOrigin(url, description string) {
+	if url == "" {
+		o.Delete(groupOrigin, keyCustomURL)
+		o.Delete(groupOrigin, keyCustomDescription)
+		return
+	}
+	o.Set(groupOrigin, keyCustomURL, url)
+	o.Set(groupOrigin, keyCustomDescription, description)
+}
+
+// RegenerateInitramfs says whether deployments rebuild their initramfs
+// with the tree's own dracut ([rpmostree] regenerate-initramfs).
+func (o *Origin) RegenerateInitramfs() bool {
+	v, _ := o.Get(groupRpmostree, keyRegenerateInitramfs)
+	return v == "true"
+}
+
+// InitramfsArgs are the extra dracut arguments of a regeneration.
+func (o *Origin) InitramfsArgs() []string { return o.list(groupRpmostree, keyInitramfsArgs) }
+
+// SetInitramfs turns regeneration on with args, or off (which also drops
+// the arguments, as rpm-ostree does).
+func (o *Origin) SetInitramfs(regenerate bool, args []string) {
+	if !regenerate {
+		o.Delete(groupRpmostree, keyRegenerateInitramfs)
+		o.Delete(groupRpmostree, keyInitramfsArgs)
+		return
+	}
+	o.Set(groupRpmostree, keyRegenerateInitramfs, "true")
+	o.setList(groupRpmostree, keyInitramfsArgs, args)
+}
+
+// InitramfsEtc are the /etc files copied into an overlay initramfs.
+func (o *Origin) InitramfsEtc() []string { return o.list(groupRpmostree, keyInitramfsEtc) }
+
+// SetInitramfsEtc replaces the tracked /etc files; empty removes the key.
+func (o *Origin) SetInitramfsEtc(paths []string) { o.setList(groupRpmostree, keyInitramfsEtc, paths) }
 
 // SplitRefspec splits "remote:ref" into its parts; a refspec without a
 // remote ("ref") gives remote "". Refs cannot contain ':', so the first one

@@ -349,3 +349,39 @@ func TestImageReference(t *testing.T) {
 		t.Errorf("NewImage = %q", got)
 	}
 }
+
+// The rpm-ostree keys of initramfs, custom origin and repo replacements
+// read back as written, in rpm-ostree's spelling (its origin.rs test file).
+func TestRpmostreeKeys(t *testing.T) {
+	o := New("demo:demo/stable")
+	o.SetInitramfs(true, []string{"-I", "/etc/foobar.conf"})
+	o.SetInitramfsEtc([]string{"/etc/cmdline.d/foobar.conf"})
+	o.SetCustomOrigin("pantheon://x", "Custom build")
+	o.SetOverrideReplace([]string{"repo=updates,foo,bar"})
+	want := "[origin]\nrefspec=demo:demo/stable\ncustom-url=pantheon://x\ncustom-description=Custom build\n\n" +
+		"[rpmostree]\nregenerate-initramfs=true\ninitramfs-args=-I;/etc/foobar.conf;\ninitramfs-etc=/etc/cmdline.d/foobar.conf;\n\n" +
+		"[overrides]\nreplace=repo=updates,foo,bar;\n"
+	if got := string(o.Bytes()); got != want {
+		t.Fatalf("origin:\n%s\nwant:\n%s", got, want)
+	}
+	p, err := Parse(o.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.RegenerateInitramfs() || strings.Join(p.InitramfsArgs(), " ") != "-I /etc/foobar.conf" {
+		t.Errorf("initramfs = %v %q", p.RegenerateInitramfs(), p.InitramfsArgs())
+	}
+	if u, d := p.CustomOrigin(); u != "pantheon://x" || d != "Custom build" {
+		t.Errorf("CustomOrigin = %q %q", u, d)
+	}
+	if got := p.OverrideReplace(); len(got) != 1 || got[0] != "repo=updates,foo,bar" {
+		t.Errorf("OverrideReplace = %q", got)
+	}
+	p.SetInitramfs(false, nil)
+	p.SetInitramfsEtc(nil)
+	p.SetCustomOrigin("", "")
+	p.SetOverrideReplace(nil)
+	if got := string(p.Bytes()); got != "[origin]\nrefspec=demo:demo/stable\n" {
+		t.Errorf("after clearing: %q", got)
+	}
+}

@@ -27,6 +27,11 @@ const stagedLockPath = "/run/ostree/staged-deployment-locked"
 // for UnlockFinalization. Arguments are as for DeployTree. The host must be
 // booted from this sysroot. A previously staged deployment is replaced.
 func (s *Sysroot) StageTree(ctx context.Context, osname, checksum, origin string, merge *Deployment, kargs []string, locked bool) (*Deployment, error) {
+	return s.StageTreeWithOptions(ctx, osname, checksum, origin, merge, DeployOptions{Kargs: kargs}, locked)
+}
+
+// StageTreeWithOptions is StageTree with DeployTreeWithOptions' options.
+func (s *Sysroot) StageTreeWithOptions(ctx context.Context, osname, checksum, origin string, merge *Deployment, o DeployOptions, locked bool) (*Deployment, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
@@ -47,11 +52,8 @@ func (s *Sysroot) StageTree(ctx context.Context, osname, checksum, origin string
 	if kf != nil {
 		defer C.g_key_file_unref(kf)
 	}
-	var opts C.OstreeSysrootDeployTreeOpts
-	if kargs != nil {
-		opts.override_kernel_argv = newStrv(kargs)
-		defer C.g_strfreev(opts.override_kernel_argv)
-	}
+	opts, free := o.deployTreeOpts()
+	defer free()
 	cos := C.CString(osname)
 	defer C.free(unsafe.Pointer(cos))
 	ccsum := C.CString(checksum)
@@ -96,4 +98,23 @@ func setFinalizationLock(locked bool) error {
 		return err
 	}
 	return os.WriteFile(stagedLockPath, nil, 0o644)
+}
+
+// StageOverlayInitrd stores a cpio archive (optionally compressed) read from
+// f in the sysroot, where boot entries can name it, and returns its
+// checksum for DeployOptions.OverlayInitrds. libostree keeps it as long as
+// a deployment uses it.
+func (s *Sysroot) StageOverlayInitrd(ctx context.Context, f *os.File) (string, error) {
+	if err := s.check(); err != nil {
+		return "", err
+	}
+	canc, release := cancellable(ctx)
+	defer release()
+	var out *C.char
+	var gerr *C.GError
+	if C.ostree_sysroot_stage_overlay_initrd(s.ptr, C.int(f.Fd()), &out, canc, &gerr) == 0 {
+		return "", opError(ctx, "staging overlay initrd", gerr)
+	}
+	defer C.g_free(C.gpointer(out))
+	return C.GoString(out), nil
 }

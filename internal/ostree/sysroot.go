@@ -217,6 +217,39 @@ func keyFile(text string) (*C.GKeyFile, error) {
 // not in the boot order yet: pass it to SimpleWriteDeployment or
 // WriteDeployments.
 func (s *Sysroot) DeployTree(ctx context.Context, osname, checksum, origin string, merge *Deployment, kargs []string) (*Deployment, error) {
+	return s.DeployTreeWithOptions(ctx, osname, checksum, origin, merge, DeployOptions{Kargs: kargs})
+}
+
+// DeployOptions are the optional parts of a new deployment.
+type DeployOptions struct {
+	// Kargs are the kernel arguments; nil inherits the merge deployment's.
+	Kargs []string
+	// OverlayInitrds are checksums from StageOverlayInitrd: each is
+	// appended to the boot entry's initrd line after the tree's own.
+	OverlayInitrds []string
+}
+
+// deployTreeOpts fills libostree's options struct; free releases it.
+func (o DeployOptions) deployTreeOpts() (opts C.OstreeSysrootDeployTreeOpts, free func()) {
+	if o.Kargs != nil {
+		opts.override_kernel_argv = newStrv(o.Kargs)
+	}
+	if len(o.OverlayInitrds) > 0 {
+		opts.overlay_initrds = newStrv(o.OverlayInitrds)
+	}
+	return opts, func() {
+		if opts.override_kernel_argv != nil {
+			C.g_strfreev(opts.override_kernel_argv)
+		}
+		if opts.overlay_initrds != nil {
+			C.g_strfreev(opts.overlay_initrds)
+		}
+	}
+}
+
+// DeployTreeWithOptions is DeployTree with every option libostree offers
+// strata.
+func (s *Sysroot) DeployTreeWithOptions(ctx context.Context, osname, checksum, origin string, merge *Deployment, o DeployOptions) (*Deployment, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
@@ -228,11 +261,8 @@ func (s *Sysroot) DeployTree(ctx context.Context, osname, checksum, origin strin
 	if kf != nil {
 		defer C.g_key_file_unref(kf)
 	}
-	var argv **C.char
-	if kargs != nil {
-		argv = newStrv(kargs)
-		defer C.g_strfreev(argv)
-	}
+	opts, free := o.deployTreeOpts()
+	defer free()
 	cos := C.CString(osname)
 	defer C.free(unsafe.Pointer(cos))
 	ccsum := C.CString(checksum)
@@ -242,7 +272,7 @@ func (s *Sysroot) DeployTree(ctx context.Context, osname, checksum, origin strin
 	defer release()
 	var out *C.OstreeDeployment
 	var gerr *C.GError
-	if C.ostree_sysroot_deploy_tree(s.ptr, cos, ccsum, kf, merge.cptr(), argv, &out, canc, &gerr) == 0 {
+	if C.ostree_sysroot_deploy_tree_with_options(s.ptr, cos, ccsum, kf, merge.cptr(), &opts, &out, canc, &gerr) == 0 {
 		return nil, opError(ctx, what, gerr)
 	}
 	defer C.g_object_unref(C.gpointer(out))

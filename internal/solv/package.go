@@ -39,7 +39,14 @@ type Request struct {
 	// AllowUninstallDeps also erases the dependencies of removed packages
 	// that nothing else still needs.
 	AllowUninstallDeps bool
+	// ReplaceFrom replaces installed packages with the newest version a
+	// given repo has (rpm-ostree's override replace --from repo=ID),
+	// which may be older than the installed one.
+	ReplaceFrom []RepoPackage
 }
+
+// RepoPackage names a package of one repo.
+type RepoPackage struct{ Repo, Name string }
 
 // Upgrade is one installed package replaced by a newer (or, for a downgrade,
 // older) one.

@@ -33,6 +33,8 @@ import (
 	"fmt"
 	"strings"
 	"unsafe"
+
+	"github.com/strata-os/strata/internal/nevra"
 )
 
 // installFlags is how an install request may name a package: by name, by
@@ -150,6 +152,13 @@ func (p *Pool) addJobs(job *C.Queue, req Request, names map[string]C.Id) error {
 	}
 	if len(already) > 0 {
 		return &AlreadyInstalledError{Names: already}
+	}
+	for _, rp := range req.ReplaceFrom {
+		id, err := p.replacement(rp)
+		if err != nil {
+			return err
+		}
+		C.queue_push2(job, C.SOLVER_INSTALL|C.SOLVER_SOLVABLE, id)
 	}
 	for _, lp := range req.InstallLocal {
 		id, ok := p.localID(lp)
@@ -277,4 +286,35 @@ func (p *Pool) transaction(trans *C.Transaction) *Transaction {
 		// reported with its new package above.
 	}
 	return out
+}
+
+// replacement picks the newest package named rp.Name in repo rp.Repo to
+// replace the installed one of that name.
+func (p *Pool) replacement(rp RepoPackage) (C.Id, error) {
+	var installed bool
+	var best C.Id
+	var bestPkg Package
+	for _, id := range p.selectDep(rp.Name, C.SELECTION_NAME) {
+		pkg := p.pkg(id)
+		if pkg.Name != rp.Name {
+			continue
+		}
+		if C.strata_is_installed(p.pool, id) != 0 {
+			installed = true
+			continue
+		}
+		if pkg.RepoID != rp.Repo {
+			continue
+		}
+		if best == 0 || nevra.Compare(pkg.Package, bestPkg.Package) > 0 {
+			best, bestPkg = id, pkg
+		}
+	}
+	switch {
+	case !installed:
+		return 0, fmt.Errorf("package %q is not in the base; install it instead of replacing it", rp.Name)
+	case best == 0:
+		return 0, fmt.Errorf("package %q not found in repo %q; check the name and that the repo is enabled", rp.Name, rp.Repo)
+	}
+	return best, nil
 }

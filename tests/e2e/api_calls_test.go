@@ -88,9 +88,6 @@ func TestUnsupportedAndExperimental(t *testing.T) {
 		method string
 		args   []any
 	}{
-		{"OS.SetInitramfsState", []any{true, []string{}, map[string]dbus.Variant{}}},
-		{"OS.InitramfsEtc", []any{[]string{"/etc/foo"}, []string{}, false, false, map[string]dbus.Variant{}}},
-		{"OS.ModifyYumRepo", []any{"demo", map[string]string{"enabled": "0"}}},
 		{"OSExperimental.LiveFs", []any{map[string]dbus.Variant{}}},
 		{"OSExperimental.DownloadPackages", []any{[]string{"x"}, "repo"}},
 	} {
@@ -115,7 +112,7 @@ func TestUnsupportedAndExperimental(t *testing.T) {
 		t.Errorf("GetManagedObjects lacks the Sysroot's Deployments: %v", managed)
 	}
 
-	for _, args := range [][]string{{"initramfs", "--enable"}, {"initramfs-etc", "--track=/etc/foo"}, {"usroverlay"}} {
+	for _, args := range [][]string{{"usroverlay"}} {
 		_, stderr, code := e.strata(args...)
 		if code == 0 || !strings.Contains(stderr, "not supported") {
 			t.Errorf("strata %v: exit %d, want a clear refusal\n%s", args, code, stderr)

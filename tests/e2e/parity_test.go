@@ -235,7 +235,7 @@ func TestMutatingMethodsRefuseUnprivilegedCallersFirst(t *testing.T) {
 		rootAnswer         string // what root gets for the same call: proof that it is invalid
 	}{
 		{"UpdateDeployment without modifiers", osPath, osIface + "UpdateDeployment", []string{"{}", "{}"}, "nothing to change"},
-		{"UpdateDeployment with an unsupported modifier", osPath, osIface + "UpdateDeployment", []string{`{"custom-origin": <("x", "y")>}`, "{}"}, "not supported"},
+		{"UpdateDeployment with an unsupported modifier", osPath, osIface + "UpdateDeployment", []string{`{"set-revision": <"x">, "install-packages": <["y"]>}`, "{}"}, "not supported"},
 		{"UpdateDeployment with fds", osPath, osIface + "UpdateDeployment", []string{`{"install-local-packages": <@ah []>}`, "{}"}, "not supported"},
 		{"UpdateDeployment set-refspec with uninstall", osPath, osIface + "UpdateDeployment", []string{`{"set-refspec": <"x">, "uninstall-packages": <["a"]>}`, "{}"}, "not supported"},
 		{"PkgChange without packages", osPath, osIface + "PkgChange", []string{"{}", "@as []", "@as []"}, "nothing to change"},
