@@ -99,6 +99,9 @@ func deploymentDict(d *transactions.Deployment) dict {
 	if len(d.RemoteReplacements) > 0 {
 		out["base-remote-replacements"] = dbus.MakeVariant(remoteReplacementsDict(d.RemoteReplacements))
 	}
+	if len(d.LocalReplacements) > 0 {
+		out["base-local-replacements"] = dbus.MakeVariant(replacementPairs(d.LocalReplacements))
+	}
 	if len(d.Signatures) > 0 {
 		out["signatures"] = signaturesVariant(d.Signatures)
 	}
@@ -234,17 +237,27 @@ func remoteReplacementRequests(entries []string) []remoteReplacement {
 // remoteReplacementsDict is rpm-ostree's base-remote-replacements a{sv}:
 // per source, a(vv) of (new, old) package tuples (sstsss).
 func remoteReplacementsDict(rs map[string][]transactions.Replacement) map[string]dbus.Variant {
-	type vvPair struct{ New, Old dbus.Variant }
 	out := map[string]dbus.Variant{}
 	for source, list := range rs {
-		pairs := make([]vvPair, 0, len(list))
-		for _, r := range list {
-			tuples := packageTuples([]nevra.Package{r.New, r.Old})
-			pairs = append(pairs, vvPair{dbus.MakeVariant(tuples[0]), dbus.MakeVariant(tuples[1])})
-		}
-		out[source] = dbus.MakeVariant(pairs)
+		out[source] = dbus.MakeVariant(replacementPairs(list))
 	}
 	return out
+}
+
+// vvPair is one replacement as rpm-ostree sends it: (new, old), each a
+// package tuple (sstsss) in a variant.
+type vvPair struct{ New, Old dbus.Variant }
+
+// replacementPairs is a list of replacements as rpm-ostree's a(vv)
+// (base-local-replacements, and each source's list of
+// base-remote-replacements).
+func replacementPairs(list []transactions.Replacement) []vvPair {
+	pairs := make([]vvPair, 0, len(list))
+	for _, r := range list {
+		tuples := packageTuples([]nevra.Package{r.New, r.Old})
+		pairs = append(pairs, vvPair{dbus.MakeVariant(tuples[0]), dbus.MakeVariant(tuples[1])})
+	}
+	return pairs
 }
 
 // commitMeta is a commit's metadata as rpm-ostree's base-commit-meta /

@@ -62,6 +62,10 @@ func TestDeploymentDictKeys(t *testing.T) {
 			Refspec: "demo:os", RequestedPackages: []string{"x"}, RequestedLocalPackages: []string{"l-1-1.noarch"},
 			OverrideRemove: []string{"r"}, OverrideReplaceLocal: []string{"n-2-1.noarch"}, OverrideCommit: "c",
 		}}, withKeys("origin:s", "requested-base-local-replacements:as", "override-commit:s")},
+		{"local replacement", transactions.Deployment{Checksum: "a", LocalReplacements: []transactions.Replacement{{
+			New: nevra.Package{Name: "n", Version: "2", Release: "1", Arch: "noarch"},
+			Old: nevra.Package{Name: "n", Version: "1", Release: "1", Arch: "noarch"},
+		}}}, withKeys("base-local-replacements:a(vv)")},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := signatures(deploymentDict(&tt.d)); got != tt.want {

@@ -32,3 +32,26 @@ func TestRepoReplacementsRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// A local replacement is reported only where the layered commit swapped the
+// base package: an inactive request (the base lacks it) reports nothing.
+func TestLocalReplacements(t *testing.T) {
+	meta := map[string]any{
+		"rpmostree.rpmdb.pkglist": [][5]string{
+			{"foo", "0", "2.0", "1", "x86_64"}, {"bar", "0", "0.9", "1", "x86_64"}, {"keep", "0", "1", "1", "noarch"},
+		},
+		"rpmostree.removed-base-packages": []string{"foo-1.0-1.x86_64", "bar-1.0-1.x86_64"},
+	}
+	got := localReplacements([]string{"foo-2.0-1.x86_64", "bar-0.9-1.x86_64", "absent-1-1.noarch"}, meta)
+	var pairs []string
+	for _, r := range got {
+		pairs = append(pairs, r.Old.NEVRA()+" -> "+r.New.NEVRA())
+	}
+	want := []string{"foo-1.0-1.x86_64 -> foo-2.0-1.x86_64", "bar-1.0-1.x86_64 -> bar-0.9-1.x86_64"}
+	if strings.Join(pairs, ",") != strings.Join(want, ",") {
+		t.Errorf("localReplacements = %v, want %v", pairs, want)
+	}
+	if got := localReplacements([]string{"foo-2.0-1.x86_64"}, nil); got != nil {
+		t.Errorf("without a layered commit: %v, want none", got)
+	}
+}

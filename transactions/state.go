@@ -88,6 +88,10 @@ type Deployment struct {
 	// in this deployment, by source ("repo=ID"), read from the base's and
 	// the layered commit's package lists.
 	RemoteReplacements map[string][]Replacement
+	// LocalReplacements are the base packages that local RPMs (override
+	// replace FILE.rpm) replace in this deployment, read the same way; an
+	// inactive request (the base lacks the package) has none.
+	LocalReplacements []Replacement
 }
 
 // Replacement is a base package (Old) replaced by another version (New).
@@ -101,34 +105,70 @@ func remoteReplacements(entries []string, layeredMeta map[string]any) map[string
 	if len(entries) == 0 || layeredMeta == nil {
 		return nil
 	}
+	rs, err := parseRepoReplacements(entries)
+	if err != nil {
+		return nil
+	}
+	newPkgs, oldPkgs := replacementSides(layeredMeta)
+	out := map[string][]Replacement{}
+	for _, r := range rs {
+		for _, name := range r.Packages {
+			if rep, ok := replacementOf(name, newPkgs, oldPkgs); ok {
+				out["repo="+r.Repo] = append(out["repo="+r.Repo], rep)
+			}
+		}
+	}
+	return out
+}
+
+// localReplacements is remoteReplacements for the origin's local
+// replacements, given as the NEVRAs of the replacing RPMs.
+func localReplacements(nevras []string, layeredMeta map[string]any) []Replacement {
+	if len(nevras) == 0 || layeredMeta == nil {
+		return nil
+	}
+	newPkgs, oldPkgs := replacementSides(layeredMeta)
+	var out []Replacement
+	for _, s := range nevras {
+		p, err := nevra.Parse(s)
+		if err != nil {
+			continue
+		}
+		if rep, ok := replacementOf(p.Name, newPkgs, oldPkgs); ok {
+			out = append(out, rep)
+		}
+	}
+	return out
+}
+
+// replacementSides reads, by name, the layered commit's packages and the
+// base packages it records as removed: a replacement's new and old sides.
+func replacementSides(layeredMeta map[string]any) (newPkgs, oldPkgs map[string]nevra.Package) {
 	rows, _ := layeredMeta["rpmostree.rpmdb.pkglist"].([][5]string)
 	pkgs, _ := rpmdb.ParsePkgList(rows)
-	newPkgs := map[string]nevra.Package{}
+	newPkgs = map[string]nevra.Package{}
 	for _, p := range pkgs {
 		newPkgs[p.Name] = p
 	}
-	oldPkgs := map[string]nevra.Package{}
+	oldPkgs = map[string]nevra.Package{}
 	removed, _ := layeredMeta["rpmostree.removed-base-packages"].([]string)
 	for _, s := range removed {
 		if p, err := nevra.Parse(s); err == nil {
 			oldPkgs[p.Name] = p
 		}
 	}
-	rs, err := parseRepoReplacements(entries)
-	if err != nil {
-		return nil
+	return newPkgs, oldPkgs
+}
+
+// replacementOf is the replacement of the base package name, if the
+// layered commit swapped it for another version.
+func replacementOf(name string, newPkgs, oldPkgs map[string]nevra.Package) (Replacement, bool) {
+	o, okOld := oldPkgs[name]
+	n, okNew := newPkgs[name]
+	if okOld && okNew && nevra.Compare(o, n) != 0 {
+		return Replacement{New: n, Old: o}, true
 	}
-	out := map[string][]Replacement{}
-	for _, r := range rs {
-		for _, name := range r.Packages {
-			o, okOld := oldPkgs[name]
-			n, okNew := newPkgs[name]
-			if okOld && okNew && nevra.Compare(o, n) != 0 {
-				out["repo="+r.Repo] = append(out["repo="+r.Repo], Replacement{New: n, Old: o})
-			}
-		}
-	}
-	return out
+	return Replacement{}, false
 }
 
 // Signature is one verified GPG signature of a commit, as libostree
@@ -228,6 +268,7 @@ func describeDeployment(s Sysroot, repo Repo, d *ostree.Deployment) Deployment {
 		}
 		out.Origin.CustomURL, out.Origin.CustomDescription = o.CustomOrigin()
 		out.RemoteReplacements = remoteReplacements(out.Origin.OverrideReplace, out.LayeredCommitMeta)
+		out.LocalReplacements = localReplacements(out.Origin.OverrideReplaceLocal, out.LayeredCommitMeta)
 		describePendingBase(repo, o, &out)
 		describeSignatures(repo, &out)
 	}
