@@ -10,33 +10,28 @@ import (
 	"github.com/strata-os/strata/rpmdb"
 )
 
-// DeploymentPackages lists the packages in the rpmdb of the deployment with
-// the given id, sorted as rpmdb.List returns them.
+// DeploymentPackages lists the packages of a revision, sorted as rpmdb.List
+// returns them: the rpmdb of the deployment with the given id, or of a
+// commit of the sysroot's repo given by its full checksum (rpm-ostree's db
+// commands read any commit of the repo, not only deployed ones).
 func (e *Engine) DeploymentPackages(ctx context.Context, id string) ([]nevra.Package, error) {
 	var pkgs []nevra.Package
 	err := e.view(ctx, true, func(s Sysroot) error {
-		d := deploymentByID(s, id)
-		if d == nil {
-			return fmt.Errorf("no deployment with id %q", id)
-		}
 		var err error
-		pkgs, err = rpmdb.List(ctx, s.DeploymentPath(d))
+		pkgs, err = revisionPackages(ctx, s, id)
 		return err
 	})
 	return pkgs, err
 }
 
-// PackageDiff compares the rpmdbs of two deployments, given by id.
+// PackageDiff compares the rpmdbs of two revisions, each a deployment id or
+// a commit checksum (see DeploymentPackages).
 func (e *Engine) PackageDiff(ctx context.Context, fromID, toID string) ([]nevra.Change, error) {
 	var changes []nevra.Change
 	err := e.view(ctx, true, func(s Sysroot) error {
 		lists := make([][]nevra.Package, 2)
 		for i, id := range []string{fromID, toID} {
-			d := deploymentByID(s, id)
-			if d == nil {
-				return fmt.Errorf("no deployment with id %q", id)
-			}
-			pkgs, err := rpmdb.List(ctx, s.DeploymentPath(d))
+			pkgs, err := revisionPackages(ctx, s, id)
 			if err != nil {
 				return err
 			}
@@ -46,6 +41,34 @@ func (e *Engine) PackageDiff(ctx context.Context, fromID, toID string) ([]nevra.
 		return nil
 	})
 	return changes, err
+}
+
+// revisionPackages reads the packages of a deployment (by id) or of a
+// commit (by full checksum). A commit whose tree is gone (pruned) but whose
+// commit object stays is read from its rpmostree.rpmdb.pkglist metadata, as
+// rpm-ostree does.
+func revisionPackages(ctx context.Context, s Sysroot, id string) ([]nevra.Package, error) {
+	if d := deploymentByID(s, id); d != nil {
+		return rpmdb.List(ctx, s.DeploymentPath(d))
+	}
+	if !isChecksum(id) {
+		return nil, fmt.Errorf("no deployment with id %q", id)
+	}
+	repo := s.Repo()
+	c, err := repo.ReadCommit(id)
+	if err != nil {
+		return nil, fmt.Errorf("no deployment with id %q and no commit %s in the repo: %w", id, id, err)
+	}
+	pkgs, err := commitPackages(ctx, repo, id)
+	if err == nil {
+		return pkgs, nil
+	}
+	if rows, ok := c.Metadata["rpmostree.rpmdb.pkglist"].([][5]string); ok {
+		if list, perr := rpmdb.ParsePkgList(rows); perr == nil {
+			return list, nil
+		}
+	}
+	return nil, fmt.Errorf("reading the packages of commit %s: %w", id, err)
 }
 
 // UpdateDiff compares the packages of the base osname would upgrade from with

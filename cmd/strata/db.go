@@ -13,9 +13,10 @@ import (
 )
 
 // The db commands. rpm-ostree reads commits from the repository itself; the
-// CLI here links no libostree, so revisions are deployments: an index into
-// status's list (0, 1…), a deployment id, or the checksum of a deployed
-// commit (a unique prefix is enough). Diffs come from the daemon
+// CLI here links no libostree, so revisions are mostly deployments: an index
+// into status's list (0, 1…), a deployment id, or the checksum of a deployed
+// commit (a unique prefix is enough); a full checksum of any other commit of
+// the sysroot's repo is passed on for the daemon to read. Diffs come from the daemon
 // (GetDeploymentsRpmDiff), and so do package lists (ListDeploymentPackages,
 // strata's own method): the CLI reads nothing from the sysroot itself, so it
 // works for users who cannot read it.
@@ -82,9 +83,29 @@ func resolveDeployment(deps []client.Deployment, arg string) (client.Deployment,
 	case 1:
 		return found[0], nil
 	case 0:
-		return client.Deployment{}, fmt.Errorf("Revision %q is not a deployment: give a deployment index, id or deployed commit checksum", arg)
+		if isFullChecksum(arg) {
+			// Any commit of the sysroot's repo (a deployment's base, an
+			// update pulled but not deployed): the daemon reads it by
+			// checksum, as rpm-ostree reads the repo.
+			return client.Deployment{ID: arg, Checksum: arg}, nil
+		}
+		return client.Deployment{}, fmt.Errorf("Revision %q is not a deployment: give a deployment index, id, deployed commit checksum or a full commit checksum", arg)
 	}
 	return client.Deployment{}, fmt.Errorf("Revision %q matches several deployed commits", arg)
+}
+
+// isFullChecksum says whether s is a whole SHA-256 commit checksum.
+func isFullChecksum(s string) bool {
+	return len(s) == 64 && strings.Trim(s, "0123456789abcdef") == ""
+}
+
+// onBase is r's base commit for --base: a layered deployment's base
+// checksum; a deployment without layering is its own base.
+func (r deploymentRev) onBase() deploymentRev {
+	if b := r.dep.BaseChecksum; b != "" && b != r.dep.Checksum {
+		return deploymentRev{r.desc + " base", client.Deployment{ID: b, Checksum: b}}
+	}
+	return r
 }
 
 // baseDeployment is what "booted deployment" means for db: the booted one,
@@ -153,7 +174,7 @@ func runDBDiff(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 	case format != "block" && format != "diff" && format != "json":
 		return 0, &usageError{"Format argument is invalid, pick one of: diff, block, json"}
 	}
-	if err := rejectUnsupportedDB(a, p, "changelogs", "base", "advisories"); err != nil {
+	if err := rejectUnsupportedDB(a, p, "changelogs", "advisories"); err != nil {
 		return 0, err
 	}
 	c, err := a.connect(ctx)
@@ -188,6 +209,9 @@ func runDBDiff(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 			}
 			*r = deploymentRev{p.args[i], d}
 		}
+	}
+	if p.flag("base") {
+		from, to = from.onBase(), to.onBase()
 	}
 	o, err := c.OS(ctx, "")
 	if err != nil {
