@@ -34,6 +34,10 @@ type statusView struct {
 	deployments  []client.Deployment
 	cachedUpdate client.Dict
 	txn          *client.TransactionInfo
+	// pendingDiff is the package diff from the booted deployment to the
+	// pending one (index 0, not booted), which rpm-ostree shows in the
+	// pending deployment's block; nil when there is none.
+	pendingDiff []client.PkgChange
 }
 
 type statusOpts struct {
@@ -42,6 +46,8 @@ type statusOpts struct {
 	onlyBooted bool
 	tty        bool
 	columns    int
+	// pendingDiff is set for the pending deployment's block only.
+	pendingDiff []client.PkgChange
 }
 
 func runStatus(ctx context.Context, a *app, p *parsedArgs) (int, error) {
@@ -113,6 +119,7 @@ func runStatus(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 		if v.txnTitle == "" && v.txn != nil {
 			v.txnTitle = v.txn.Method
 		}
+		v.pendingDiff = pendingDiff(ctx, c, st.Deployments)
 		writeStatus(a.stdout, v, opts)
 	}
 	if p.flag("pending-exit-77") && len(st.Deployments) > 1 {
@@ -121,6 +128,48 @@ func runStatus(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 		}
 	}
 	return exitOK, nil
+}
+
+// pendingDiff asks the daemon for the package changes from the booted
+// deployment to the pending one of the same stateroot, as rpm-ostree's
+// status shows them. Best effort: status still prints without it.
+func pendingDiff(ctx context.Context, c *client.Client, deps []client.Deployment) []client.PkgChange {
+	if len(deps) < 2 || deps[0].Booted {
+		return nil
+	}
+	for _, b := range deps[1:] {
+		if !b.Booted || b.OSName != deps[0].OSName {
+			continue
+		}
+		o, err := c.OS(ctx, deps[0].OSName)
+		if err != nil {
+			return nil
+		}
+		diff, err := o.GetDeploymentsRpmDiff(ctx, b.ID, deps[0].ID)
+		if err != nil {
+			return nil
+		}
+		return diff
+	}
+	return nil
+}
+
+// writeDiffSummary is the one-line "Diff:" of a pending deployment: how many
+// packages each kind of change touches, in rpm-ostree's order and words.
+func writeDiffSummary(w io.Writer, diff []client.PkgChange, width int) {
+	g := groupDiff(diff)
+	var parts []string
+	for _, s := range []struct {
+		word string
+		n    int
+	}{{"upgraded", len(g.upgraded)}, {"downgraded", len(g.downgraded)}, {"removed", len(g.removed)}, {"added", len(g.added)}} {
+		if s.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", s.n, s.word))
+		}
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(w, "  %*s: %s\n", width, "Diff", strings.Join(parts, ", "))
+	}
 }
 
 // writeStatus prints the human status, laid out as rpm-ostree's.
@@ -167,7 +216,11 @@ func writeStatus(w io.Writer, v statusView, o statusOpts) {
 		if i > 0 && !o.onlyBooted {
 			fmt.Fprintln(w)
 		}
-		writeDeployment(w, d, i, multipleRoots, o)
+		po := o
+		if i == 0 && !d.Booted {
+			po.pendingDiff = v.pendingDiff
+		}
+		writeDeployment(w, d, i, multipleRoots, po)
 	}
 	if len(v.cachedUpdate) > 0 && v.policy != "" && v.policy != "none" {
 		fmt.Fprintln(w)
@@ -271,6 +324,11 @@ func writeDeployment(w io.Writer, d client.Deployment, index int, multipleRoots 
 	writeGPGSignature(w, keyWidth, d)
 	if o.verbose {
 		writeEd25519Signature(w, keyWidth, d)
+	}
+	if o.verbose {
+		writeDiffAligned(w, o.pendingDiff, keyWidth)
+	} else {
+		writeDiffSummary(w, o.pendingDiff, keyWidth)
 	}
 
 	// Base removals, grouped by EVR: "foo bar 1.0-1".

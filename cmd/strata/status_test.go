@@ -245,3 +245,35 @@ func sortedStrings(s []string) []string {
 	}
 	return out
 }
+
+// A pending deployment's block says what changes from the booted one: a
+// "Diff:" count, or with -v each package under its kind (rpm-ostree's
+// layout); the booted block says nothing of it.
+func TestStatusPendingDiff(t *testing.T) {
+	v := statusView{
+		deployments: []client.Deployment{
+			{ID: "p.1", OSName: "demo", Checksum: "bbb", Origin: "demo:os", BaseChecksum: "aaa"},
+			{ID: "b.0", OSName: "demo", Checksum: "aaa", Origin: "demo:os", Booted: true},
+		},
+		pendingDiff: []client.PkgChange{
+			{Name: "foo", Type: client.ChangeAdded, New: &client.PkgRef{Name: "foo", EVR: "1.0-1", Arch: "noarch"}},
+			{Name: "bar", Type: client.ChangeAdded, New: &client.PkgRef{Name: "bar", EVR: "1.0-1", Arch: "noarch"}},
+			{Name: "old", Type: client.ChangeRemoved, Previous: &client.PkgRef{Name: "old", EVR: "2-1", Arch: "noarch"}},
+		},
+	}
+	var b strings.Builder
+	writeStatus(&b, v, statusOpts{})
+	out := b.String()
+	if !strings.Contains(out, "Diff: 1 removed, 2 added\n") || strings.Count(out, "Diff:") != 1 ||
+		strings.Index(out, "Diff:") > strings.Index(out, "●") {
+		t.Errorf("status lacks the pending deployment's Diff line:\n%s", out)
+	}
+	b.Reset()
+	writeStatus(&b, v, statusOpts{verbose: true})
+	out = b.String()
+	for _, want := range []string{"Removed: old-2-1.noarch\n", "Added: bar-1.0-1.noarch\n", "foo-1.0-1.noarch\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status -v lacks %q:\n%s", want, out)
+		}
+	}
+}
