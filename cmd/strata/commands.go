@@ -266,6 +266,10 @@ func runUpgrade(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 	if reboot && check {
 		return 0, errors.New("Cannot specify both --reboot and --check")
 	}
+	if p.flag("cache-only") && p.flag("download-only") {
+		// One forbids the network, the other does nothing else.
+		return 0, errors.New("Cannot specify both --cache-only and --download-only")
+	}
 	c, o, err := connectOS(ctx, a, p)
 	if err != nil {
 		return 0, err

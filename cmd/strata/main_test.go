@@ -66,6 +66,7 @@ func TestRunExitCodesAndMessages(t *testing.T) {
 		{"strata", []string{"cleanup"}, 1, "", "error: cleanup: At least one cleanup option must be specified"},
 		{"strata", []string{"status", "--json", "-J", "$"}, 1, "", "error: Cannot specify both --json and --jsonpath"},
 		{"strata", []string{"upgrade", "-r", "--check"}, 1, "", "error: Cannot specify both --reboot and --check"},
+		{"strata", []string{"upgrade", "-C", "--download-only"}, 1, "", "error: Cannot specify both --cache-only and --download-only"},
 		{"strata", []string{"upgrade", "--preview", "--reboot"}, 1, "", "error: Cannot specify both --reboot and --preview"},
 		{"strata", []string{"deploy"}, 1, "", "error: usage error: REVISION must be specified"},
 		{"strata", []string{"rebase"}, 1, "", "error: usage error: Must specify refspec, or -b branch or -m remote"},
