@@ -150,7 +150,12 @@ func deploymentDict(d *transactions.Deployment) dict {
 		}
 		if pkgs := o.RequestedPackages; len(pkgs) > 0 {
 			out["requested-packages"] = dbus.MakeVariant(pkgs)
-			out["packages"] = dbus.MakeVariant(pkgs)
+			// A deployment of the base itself layers nothing: its
+			// requests are all dormant (the base provides them), and
+			// rpm-ostree's "packages" is what is layered.
+			if d.BaseChecksum != "" {
+				out["packages"] = dbus.MakeVariant(pkgs)
+			}
 		}
 		if local := o.RequestedLocalPackages; len(local) > 0 {
 			out["requested-local-packages"] = dbus.MakeVariant(local)

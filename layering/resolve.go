@@ -130,6 +130,12 @@ func (c *Composer) resolveStage(ctx context.Context, cs *composition) error {
 	}
 	describe(tx, res, cs.p)
 	cs.finished = cs.req.DryRun
+	if len(cs.toLayer) == 0 && len(res.Removed) == 0 && cs.req.Initramfs == nil {
+		// Every request is inactive (the base provides it): the tree is
+		// the base's, so the base itself is deployed (Commit stays ""),
+		// as rpm-ostree does with dormant requests.
+		cs.finished = true
+	}
 	return nil
 }
 

@@ -137,33 +137,23 @@ func (c *Composer) withScriptlets(ctx context.Context, work, commit string, spec
 	return c.Repo.Compose(ctx, spec)
 }
 
-// runScriptlets runs each scriptlet in bubblewrap with the overlay root as /
-// (writable; see scriptRoot), etcDir as a writable /etc, a throw-away /var,
-// /tmp and /run, and no network. The first failing scriptlet fails the
-// composition.
+// runScriptlets runs each scriptlet in bubblewrap (see sandboxArgs). The
+// first failing scriptlet fails the composition. When all have run, the tree
+// must still be able to run /usr/bin/true: a scriptlet that wrecked it (an
+// `rm -rf /`, say) must not become the next deployment.
 func runScriptlets(ctx context.Context, root *scriptRoot, etcDir string, scripts []scriptlet, p Progress) error {
 	for _, s := range scripts {
 		p.Message(fmt.Sprintf("Running %s scriptlet of %s", s.phase, s.nevra))
 		interp := s.prog[0]
+		if s.body != "" && (filepath.Base(interp) == "lua" || interp == "<lua>") {
+			// rpm-ostree's words, which its tests match.
+			return fmt.Errorf("unsupported <lua> script in '%s' for %s: strata cannot run Lua scriptlets", s.phase, s.nevra)
+		}
 		if _, err := os.Lstat(filepath.Join(root.lower, interp)); err != nil {
 			return fmt.Errorf("%s scriptlet of %s needs %s, which the tree does not have", s.phase, s.nevra, interp)
 		}
-		args := []string{
-			"--bind", root.merged, "/",
-			"--bind", etcDir, "/etc",
-			"--tmpfs", "/var", "--tmpfs", "/tmp", "--tmpfs", "/run",
-			"--proc", "/proc", "--dev", "/dev",
-			"--unshare-all", "--die-with-parent", "--new-session",
-			"--chdir", "/",
-			"--clearenv", "--setenv", "PATH", "/usr/sbin:/usr/bin:/sbin:/bin",
-			"--setenv", "RPM_INSTALL_PREFIX", "/usr",
-			"--",
-		}
-		args = append(args, s.prog...)
+		args := append(sandboxArgs(root, etcDir), s.prog...)
 		if s.body != "" {
-			if filepath.Base(interp) == "lua" || interp == "<lua>" {
-				return fmt.Errorf("%s scriptlet of %s is written in Lua, which strata cannot run", s.phase, s.nevra)
-			}
 			args = append(args, "-c", s.body, s.nevra)
 		}
 		args = append(args, "1") // rpm passes the number of installed instances
@@ -185,7 +175,37 @@ func runScriptlets(ctx context.Context, root *scriptRoot, etcDir string, scripts
 			p.Message(text)
 		}
 	}
+	if _, err := os.Stat(filepath.Join(root.lower, "usr/bin/true")); err != nil {
+		return nil // a tree without true (a minimal test tree) has nothing to check with
+	}
+	cmd := root.command(ctx, "bwrap", append(sandboxArgs(root, etcDir), "/usr/bin/true")...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		// "sanitycheck: Executing bwrap(/usr/bin/true)" is rpm-ostree's
+		// wording, which its tests match.
+		return fmt.Errorf("sanitycheck: Executing bwrap(/usr/bin/true) in the tree the scriptlets left failed (%v): %s; a scriptlet damaged the tree, nothing was deployed", err, strings.TrimSpace(string(out)))
+	}
 	return nil
+}
+
+// sandboxArgs are bwrap's options for a scriptlet: the overlay root as /
+// (writable; see scriptRoot), etcDir as a writable /etc, a throw-away /var,
+// /tmp and /run (never the host's), no network, and no CAP_SYS_ADMIN, so a
+// scriptlet cannot mount its way out. SYSTEMD_OFFLINE tells systemctl and
+// friends that no systemd is running, as rpm-ostree does.
+func sandboxArgs(root *scriptRoot, etcDir string) []string {
+	return []string{
+		"--bind", root.merged, "/",
+		"--bind", etcDir, "/etc",
+		"--tmpfs", "/var", "--tmpfs", "/tmp", "--tmpfs", "/run",
+		"--proc", "/proc", "--dev", "/dev",
+		"--unshare-all", "--die-with-parent", "--new-session",
+		"--cap-drop", "CAP_SYS_ADMIN",
+		"--chdir", "/",
+		"--clearenv", "--setenv", "PATH", "/usr/sbin:/usr/bin:/sbin:/bin",
+		"--setenv", "RPM_INSTALL_PREFIX", "/usr",
+		"--setenv", "SYSTEMD_OFFLINE", "1",
+		"--",
+	}
 }
 
 func lastLine(s string) string {

@@ -292,7 +292,7 @@ func (e *Engine) compose(ctx context.Context, s Sysroot, req composeRequest, p P
 		// so none is fetched (regenerating must not need the network).
 		repos = nil
 	}
-	return s.Compose(ctx, layering.Request{
+	commit, err := s.Compose(ctx, layering.Request{
 		Initramfs:     initramfs,
 		ReplaceRepo:   remote,
 		Base:          req.base,
@@ -308,6 +308,11 @@ func (e *Engine) compose(ctx context.Context, s Sysroot, req composeRequest, p P
 		Idempotent:    ch.Idempotent || ch.AllowInactive,
 		LocalGPGCheck: localCheck,
 	}, p)
+	if err == nil && commit == "" && !ch.DryRun && !ch.DownloadOnly {
+		// Nothing is layered after all (every request is inactive).
+		return req.base, nil
+	}
+	return commit, err
 }
 
 // reposFor reads the repo definitions a deployment's /etc/yum.repos.d holds,
