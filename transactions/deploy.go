@@ -155,6 +155,9 @@ func rebaseOrigin(o *origin.Origin, target string, opts RebaseOptions) error {
 	// A custom origin only describes a base named by content (a checksum
 	// or an image digest); any other rebase drops the previous one.
 	o.SetCustomOrigin("", "")
+	// Rebasing is how a host leaves a vendor's unconfigured state; the new
+	// origin does not carry it (rpm-ostree writes new origins without it).
+	o.Delete("origin", "unconfigured-state")
 	target = strings.TrimPrefix(target, "ostree://")
 	if isChecksum(target) {
 		if opts.Revision != "" {
