@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -250,4 +251,22 @@ func TestRebaseLeavesUnconfiguredState(t *testing.T) {
 		}
 	}
 	e.mustStrata("upgrade")
+}
+
+// misc.sh "ok remote not found": status says so when the remote the host
+// follows is gone (upstream moves /etc/ostree/remotes.d away; here the
+// remote is deleted from the host's repo, on a fresh host).
+func TestUpstreamMiscRemoteNotFound(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	refspec, _ := e.rawDeployments()[0]["origin"].(string)
+	remote, _, ok := strings.Cut(refspec, ":")
+	if !ok {
+		t.Fatalf("origin %q has no remote", refspec)
+	}
+	e.expectNoMatch("status", e.mustStrata("status"), `Remote.*not found`)
+	if out, err := exec.CommandContext(e.ctx, "ostree", "remote", "delete", "--repo="+filepath.Join(e.host.Sysroot, "ostree/repo"), remote).CombinedOutput(); err != nil {
+		t.Fatalf("ostree remote delete: %v\n%s", err, out)
+	}
+	e.mustStrata("reload")
+	e.expectMatch("status", e.mustStrata("status"), `Remote.*not found`)
 }
