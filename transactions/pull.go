@@ -100,11 +100,21 @@ func fetchRevision(ctx context.Context, repo Repo, refspec, revision string, cac
 		csum = found
 	} else if !isChecksum(csum) {
 		return "", fmt.Errorf("revision %q is neither a 64-character commit checksum nor version=VERSION", revision)
-	} else if !skipBranchCheck {
+	} else if !skipBranchCheck && !cacheOnly {
 		// As rpm-ostree: a checksum must be in the ref's history unless
-		// the caller says it knows better (--skip-branch-check).
+		// the caller says it knows better (--skip-branch-check). With
+		// --cache-only the history is not fetched, so it is not checked.
 		p.Message(fmt.Sprintf("Validating checksum '%s'", csum))
+		// The walk only looks: the ref must not move to a head whose
+		// signatures nobody has checked yet (the pull below does that).
+		before, _ := repo.ResolveRev(refspec, true)
 		found, err := walkHistory(ctx, repo, refspec, cacheOnly, p, func(c string, _ *ostree.Commit) bool { return c == csum })
+		if after, _ := repo.ResolveRev(refspec, true); before != "" && after != before {
+			remote, ref := origin.SplitRefspec(refspec)
+			if rerr := repo.SetRef(remote, ref, before); rerr != nil {
+				return "", fmt.Errorf("restoring %s after looking through its history: %w", refspec, rerr)
+			}
+		}
 		if err != nil {
 			return "", err
 		}

@@ -44,8 +44,6 @@ func runKargs(ctx context.Context, a *app, p *parsedArgs) (int, error) {
 	switch {
 	case editor && edits > 0:
 		return 0, errors.New("Cannot specify --editor with --replace, --delete, --append, --delete-if-present or --append-if-missing")
-	case len(removed) > 0 && len(replaced) > 0:
-		return 0, errors.New("Cannot specify both --delete and --replace")
 	case fromProc && byIndex:
 		return 0, errors.New("Cannot specify both --import-from-proc-cmdline and --deploy-index")
 	case fromProc && osSet:
