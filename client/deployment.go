@@ -85,7 +85,9 @@ type Deployment struct {
 	LiveInProgress                           string
 	LiveReplaced                             string
 	EndOfLife                                string
-	Raw                                      map[string]dbus.Variant
+	// RemoteError says the remote followed does not exist (libostree's words).
+	RemoteError string
+	Raw         map[string]dbus.Variant
 }
 
 // NEVRA is rpm-ostree's package tuple (nevra, name, epoch, version, release, arch).
@@ -141,6 +143,7 @@ func DecodeDeployment(m map[string]dbus.Variant) Deployment {
 	}
 	d.LiveReplaced = str(m, "live-replaced")
 	d.EndOfLife = str(m, "endoflife")
+	d.RemoteError = str(m, "remote-error")
 	if v, ok := m["base-removals"]; ok {
 		if list, ok := v.Value().([]dbus.Variant); ok {
 			for _, e := range list {

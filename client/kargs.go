@@ -34,11 +34,13 @@ func (o *OS) KernelArgs(ctx context.Context, existing string, added, replaced, r
 	return o.start(ctx, "KernelArgs", existing, nonNil(added), nonNil(replaced), nonNil(removed), options)
 }
 
-// KernelArgsOf returns the kernel arguments of a deployment ("" = the booted
-// one, or the default one on a host not booted from the sysroot).
-func (o *OS) KernelArgsOf(ctx context.Context, deploymentID string) (string, error) {
+// KernelArgsOf returns the kernel arguments of a deployment: deployment is
+// its id or its index in the sysroot's list (rpm-ostree's --deploy-index);
+// "" is, with pending, the OS's default (pending) deployment, and without it
+// the booted one (or the default one on a host not booted from the sysroot).
+func (o *OS) KernelArgsOf(ctx context.Context, deployment string, pending bool) (string, error) {
 	var cfg map[string]dbus.Variant
-	if err := o.obj.CallWithContext(ctx, OSInterface+".GetDeploymentBootConfig", 0, deploymentID, false).Store(&cfg); err != nil {
+	if err := o.obj.CallWithContext(ctx, OSInterface+".GetDeploymentBootConfig", 0, deployment, pending).Store(&cfg); err != nil {
 		return "", fmt.Errorf("reading boot configuration: %w", err)
 	}
 	args, _ := cfg["options"].Value().(string)

@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/godbus/dbus/v5"
@@ -42,34 +44,61 @@ func (o *osObject) KernelArgs(sender dbus.Sender, existing string, added, replac
 }
 
 // GetDeploymentBootConfig returns a deployment's boot configuration; "options"
-// holds its kernel arguments. An empty id means the booted deployment, or on a
-// host not booted from the sysroot the default one.
+// holds its kernel arguments. id is a deployment id or, as rpm-ostree's
+// `kargs --deploy-index` sends it, an index into the sysroot's deployments.
+// An empty id means, with pending, osname's default (pending) deployment, and
+// without it the booted one, or on a host not booted from the sysroot the
+// default one.
 func (o *osObject) GetDeploymentBootConfig(id string, pending bool) (map[string]dbus.Variant, *dbus.Error) {
 	st, err := o.d.engine.State(context.Background(), true)
 	if err != nil {
 		return nil, failed(err)
 	}
-	found := bootConfigDeployment(st, o.name, id)
-	if found == nil {
-		return nil, dbus.NewError("org.freedesktop.DBus.Error.InvalidArgs", []any{"no deployment " + id})
+	found, err := bootConfigDeployment(st, o.name, id, pending)
+	if err != nil {
+		return nil, dbus.NewError("org.freedesktop.DBus.Error.InvalidArgs", []any{err.Error()})
 	}
 	return map[string]dbus.Variant{"options": dbus.MakeVariant(found.Kargs)}, nil
 }
 
-// bootConfigDeployment picks the deployment GetDeploymentBootConfig describes:
-// the one with id, or for "" the booted one, else (a host not booted from the
-// sysroot) osname's default one.
-func bootConfigDeployment(st *transactions.State, osname, id string) *transactions.Deployment {
-	notBooted := st.Booted() == nil
-	var found *transactions.Deployment
+// bootConfigDeployment picks the deployment GetDeploymentBootConfig describes.
+func bootConfigDeployment(st *transactions.State, osname, id string, pending bool) (*transactions.Deployment, error) {
+	if id == "" {
+		var first, booted *transactions.Deployment
+		for i := range st.Deployments {
+			d := &st.Deployments[i]
+			if d.OSName != osname {
+				continue
+			}
+			if first == nil {
+				first = d
+			}
+			if d.Booted {
+				booted = d
+			}
+		}
+		// The pending deployment, when there is one, is the stateroot's
+		// first; otherwise the first is the booted one anyway.
+		if booted != nil && !pending {
+			return booted, nil
+		}
+		if first == nil {
+			return nil, fmt.Errorf("No deployments found for os %s", osname)
+		}
+		return first, nil
+	}
 	for i := range st.Deployments {
-		d := &st.Deployments[i]
-		switch {
-		case id != "" && d.ID == id,
-			id == "" && d.Booted,
-			id == "" && found == nil && notBooted && d.OSName == osname:
-			found = d
+		if st.Deployments[i].ID == id {
+			return &st.Deployments[i], nil
 		}
 	}
-	return found
+	// Not an id: rpm-ostree's CLI sends --deploy-index's number as is.
+	idx, err := strconv.Atoi(id)
+	if err != nil {
+		return nil, fmt.Errorf("no deployment %s", id)
+	}
+	if idx < 0 || idx >= len(st.Deployments) {
+		return nil, fmt.Errorf("Out of range deployment index %d, expected < %d", idx, len(st.Deployments))
+	}
+	return &st.Deployments[idx], nil
 }

@@ -108,7 +108,7 @@ func (o *osObject) Rebase(sender dbus.Sender, options map[string]dbus.Variant, r
 func (o *osObject) rebase(c caller, options map[string]dbus.Variant, refspec string, packages []string) (string, *dbus.Error) {
 	opts := transactions.RebaseOptions{Revision: stringOpt(options, "revision"), CacheOnly: boolOpt(options, "cache-only"),
 		DisallowDowngrade: disallowsDowngrade(options), SkipPurge: boolOpt(options, "skip-purge"), Packages: packages,
-		LockFinalization: boolOpt(options, "lock-finalization")}
+		LockFinalization: boolOpt(options, "lock-finalization"), SkipBranchCheck: boolOpt(options, "skip-branch-check")}
 	if v, ok := options["custom-origin"]; ok {
 		pair, ok := v.Value().([]any)
 		if !ok || len(pair) != 2 {
@@ -142,7 +142,7 @@ func (o *osObject) deploy(c caller, revision string, options map[string]dbus.Var
 		return "", dbus.NewError("org.freedesktop.DBus.Error.InvalidArgs", []any{"deploy needs a revision: a commit checksum or a version"})
 	}
 	opts := transactions.DeployOptions{CacheOnly: boolOpt(options, "cache-only"), DisallowDowngrade: disallowsDowngrade(options),
-		LockFinalization: boolOpt(options, "lock-finalization")}
+		LockFinalization: boolOpt(options, "lock-finalization"), SkipBranchCheck: boolOpt(options, "skip-branch-check")}
 	return o.d.begin(request{
 		caller: c, method: "Deploy", reboot: boolOpt(options, "reboot"), title: "deploy " + revision + flagsTitle(options),
 		run: func(ctx context.Context, p transactions.Progress) error {

@@ -96,6 +96,9 @@ func deploymentDict(d *transactions.Deployment) dict {
 		"base-remote-replacements":              dbus.MakeVariant(map[string]dbus.Variant{}),
 		"gpg-enabled":                           dbus.MakeVariant(d.GPGEnabled),
 	}
+	if d.RemoteError != "" {
+		out["remote-error"] = dbus.MakeVariant(d.RemoteError)
+	}
 	if len(d.RemoteReplacements) > 0 {
 		out["base-remote-replacements"] = dbus.MakeVariant(remoteReplacementsDict(d.RemoteReplacements))
 	}

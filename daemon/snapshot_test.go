@@ -197,25 +197,36 @@ func TestBootConfigDeployment(t *testing.T) {
 	booted := transactions.State{Deployments: []transactions.Deployment{dep("demo", "a", false), dep("demo", "b", true)}}
 	notBooted := transactions.State{Deployments: []transactions.Deployment{dep("other", "o", false), dep("demo", "a", false), dep("demo", "b", false)}}
 	for _, tt := range []struct {
-		name string
-		st   transactions.State
-		id   string
-		want string
+		name    string
+		st      transactions.State
+		id      string
+		pending bool
+		want    string
 	}{
-		{"by id", booted, "demo-a.0", "demo-a.0"},
-		{"empty id: booted", booted, "", "demo-b.0"},
-		{"empty id, not booted: the stateroot's default", notBooted, "", "demo-a.0"},
-		{"unknown id", booted, "demo-x.0", ""},
+		{"by id", booted, "demo-a.0", false, "demo-a.0"},
+		{"empty id: booted", booted, "", false, "demo-b.0"},
+		{"empty id, pending: the pending one", booted, "", true, "demo-a.0"},
+		{"empty id, not booted: the stateroot's default", notBooted, "", false, "demo-a.0"},
+		{"empty id, not booted, pending: the stateroot's default", notBooted, "", true, "demo-a.0"},
+		{"index", notBooted, "0", false, "other-o.0"},
+		{"index ignores pending", booted, "1", true, "demo-b.0"},
+		{"index out of range", booted, "2", false, ""},
+		{"negative index", booted, "-1", false, ""},
+		{"unknown id", booted, "demo-x.0", false, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got := ""
-			if d := bootConfigDeployment(&tt.st, "demo", tt.id); d != nil {
+			d, err := bootConfigDeployment(&tt.st, "demo", tt.id, tt.pending)
+			if d != nil {
 				got = d.ID
 			}
-			if got != tt.want {
-				t.Errorf("bootConfigDeployment = %q, want %q", got, tt.want)
+			if got != tt.want || (err == nil) != (tt.want != "") {
+				t.Errorf("bootConfigDeployment = %q, %v; want %q", got, err, tt.want)
 			}
 		})
+	}
+	if _, err := bootConfigDeployment(&booted, "demo", "5", false); err == nil || !strings.Contains(err.Error(), "Out of range deployment index 5, expected < 2") {
+		t.Errorf("out of range: %v", err)
 	}
 }
 

@@ -25,7 +25,7 @@ type baseSource interface {
 	fetchHead(ctx context.Context, s Sysroot, cacheOnly bool, p Progress) (string, error)
 	// fetchRevision brings a given revision ("<checksum>", "revision=…",
 	// "version=…") into the repo and returns its commit.
-	fetchRevision(ctx context.Context, s Sysroot, revision string, cacheOnly bool, p Progress) (string, error)
+	fetchRevision(ctx context.Context, s Sysroot, revision string, cacheOnly, skipBranchCheck bool, p Progress) (string, error)
 	// checkUpdate fetches enough of the newest base for the cached update
 	// to be described and its packages listed.
 	checkUpdate(ctx context.Context, s Sysroot, p Progress) error
@@ -55,8 +55,8 @@ func (b ostreeBase) fetchHead(ctx context.Context, s Sysroot, cacheOnly bool, p 
 	return fetchHead(ctx, s.Repo(), b.refspec, cacheOnly, p)
 }
 
-func (b ostreeBase) fetchRevision(ctx context.Context, s Sysroot, revision string, cacheOnly bool, p Progress) (string, error) {
-	return fetchRevision(ctx, s.Repo(), b.refspec, revision, cacheOnly, p)
+func (b ostreeBase) fetchRevision(ctx context.Context, s Sysroot, revision string, cacheOnly, skipBranchCheck bool, p Progress) (string, error) {
+	return fetchRevision(ctx, s.Repo(), b.refspec, revision, cacheOnly, skipBranchCheck, p)
 }
 
 func (b ostreeBase) checkUpdate(ctx context.Context, s Sysroot, p Progress) error {
@@ -86,7 +86,7 @@ func (b imageBase) fetchHead(ctx context.Context, s Sysroot, cacheOnly bool, p P
 	return pullImage(ctx, s, b.ref, p)
 }
 
-func (b imageBase) fetchRevision(context.Context, Sysroot, string, bool, Progress) (string, error) {
+func (b imageBase) fetchRevision(context.Context, Sysroot, string, bool, bool, Progress) (string, error) {
 	return "", fmt.Errorf("%s is a container image: a revision of it is chosen by digest; rebase to the image with @sha256:<digest> instead", b.ref)
 }
 

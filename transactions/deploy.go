@@ -31,6 +31,7 @@ type RebaseOptions struct {
 	Packages          []string // also layer these packages on the new base
 	DisallowDowngrade bool     // refuse a commit older than the current base
 	LockFinalization  bool     // see UpgradeOptions
+	SkipBranchCheck   bool     // see DeployOptions
 	// CustomOriginURL and CustomOriginDescription record where the new
 	// base came from when it is named by checksum or by image digest
 	// (rpm-ostree's custom-origin); ignored for a refspec, which says that
@@ -43,6 +44,9 @@ type DeployOptions struct {
 	CacheOnly         bool
 	DisallowDowngrade bool // refuse a commit older than the current base
 	LockFinalization  bool // see UpgradeOptions
+	// SkipBranchCheck (skip-branch-check) deploys a checksum even when it
+	// is not in the history of the followed ref.
+	SkipBranchCheck bool
 }
 
 // Result says what a deploying transaction did.
@@ -107,13 +111,14 @@ func (e *Engine) Rebase(ctx context.Context, osname, refspec string, opts Rebase
 			fetch: func(ctx context.Context, src baseSource, o *origin.Origin) (string, error) {
 				if csum := o.Refspec(); isChecksum(csum) && strings.Contains(previous, ":") {
 					// A bare commit is fetched through the remote and ref
-					// followed so far, as rpm-ostree does.
-					return ostreeBase{refspec: previous}.fetchRevision(ctx, s, csum, opts.CacheOnly, p)
+					// followed so far, as rpm-ostree does; naming a commit
+					// is the user's choice, so its branch is not checked.
+					return ostreeBase{refspec: previous}.fetchRevision(ctx, s, csum, opts.CacheOnly, true, p)
 				}
 				if opts.Revision == "" {
 					return src.fetchHead(ctx, s, opts.CacheOnly, p)
 				}
-				csum, err := src.fetchRevision(ctx, s, revisionArg(opts.Revision), opts.CacheOnly, p)
+				csum, err := src.fetchRevision(ctx, s, revisionArg(opts.Revision), opts.CacheOnly, opts.SkipBranchCheck, p)
 				o.SetOverrideCommit(csum)
 				return csum, err
 			},
@@ -150,6 +155,9 @@ func rebaseOrigin(o *origin.Origin, target string, opts RebaseOptions) error {
 	// A custom origin only describes a base named by content (a checksum
 	// or an image digest); any other rebase drops the previous one.
 	o.SetCustomOrigin("", "")
+	// Rebasing is how a host leaves a vendor's unconfigured state; the new
+	// origin does not carry it (rpm-ostree writes new origins without it).
+	o.Delete("origin", "unconfigured-state")
 	target = strings.TrimPrefix(target, "ostree://")
 	if isChecksum(target) {
 		if opts.Revision != "" {
@@ -200,7 +208,7 @@ func (e *Engine) Deploy(ctx context.Context, osname, revision string, opts Deplo
 			edit:         checkConfigured,
 			pinsRevision: true,
 			fetch: func(ctx context.Context, src baseSource, o *origin.Origin) (string, error) {
-				csum, err := src.fetchRevision(ctx, s, revisionArg(revision), opts.CacheOnly, p)
+				csum, err := src.fetchRevision(ctx, s, revisionArg(revision), opts.CacheOnly, opts.SkipBranchCheck, p)
 				o.SetOverrideCommit(csum)
 				return csum, err
 			},

@@ -86,7 +86,7 @@ func fetchHead(ctx context.Context, repo Repo, refspec string, cacheOnly bool, p
 // checksum, "revision=CHECKSUM" or "version=VERSION" (the commit's "version"
 // metadata, searched in the ref's history).
 // With cacheOnly nothing is fetched: the revision must already be in the repo.
-func fetchRevision(ctx context.Context, repo Repo, refspec, revision string, cacheOnly bool, p Progress) (string, error) {
+func fetchRevision(ctx context.Context, repo Repo, refspec, revision string, cacheOnly, skipBranchCheck bool, p Progress) (string, error) {
 	version, isVersion := strings.CutPrefix(revision, "version=")
 	csum, _ := strings.CutPrefix(revision, "revision=")
 	if isVersion && pinnedToCommit(refspec) {
@@ -100,9 +100,33 @@ func fetchRevision(ctx context.Context, repo Repo, refspec, revision string, cac
 		csum = found
 	} else if !isChecksum(csum) {
 		return "", fmt.Errorf("revision %q is neither a 64-character commit checksum nor version=VERSION", revision)
+	} else if !skipBranchCheck && !cacheOnly {
+		// As rpm-ostree: a checksum must be in the ref's history unless
+		// the caller says it knows better (--skip-branch-check). With
+		// --cache-only the history is not fetched, so it is not checked.
+		p.Message(fmt.Sprintf("Validating checksum '%s'", csum))
+		// The walk only looks: the ref must not move to a head whose
+		// signatures nobody has checked yet (the pull below does that).
+		before, _ := repo.ResolveRev(refspec, true)
+		found, err := walkHistory(ctx, repo, refspec, cacheOnly, p, func(c string, _ *ostree.Commit) bool { return c == csum })
+		if after, _ := repo.ResolveRev(refspec, true); before != "" && after != before {
+			remote, ref := origin.SplitRefspec(refspec)
+			if rerr := repo.SetRef(remote, ref, before); rerr != nil {
+				return "", fmt.Errorf("restoring %s after looking through its history: %w", refspec, rerr)
+			}
+		}
+		if err != nil {
+			return "", err
+		}
+		if found == "" {
+			return "", fmt.Errorf("Checksum %s not found in %s; deploy it anyway with --skip-branch-check", csum, refspec)
+		}
 	}
 	if !cacheOnly {
-		if err := fetch(ctx, repo, refspec, ostree.PullOptions{OverrideCommitIDs: []string{csum}}, p); err != nil {
+		// A commit of another branch carries that branch in its ref
+		// binding; libostree would refuse it for this ref.
+		opts := ostree.PullOptions{OverrideCommitIDs: []string{csum}, DisableVerifyBindings: skipBranchCheck}
+		if err := fetch(ctx, repo, refspec, opts, p); err != nil {
 			return "", err
 		}
 	}
@@ -120,6 +144,20 @@ func fetchRevision(ctx context.Context, repo Repo, refspec, revision string, cac
 // findVersion walks the history of refspec (fetching commit metadata only) for the
 // commit whose "version" metadata equals version.
 func findVersion(ctx context.Context, repo Repo, refspec, version string, cacheOnly bool, p Progress) (string, error) {
+	csum, err := walkHistory(ctx, repo, refspec, cacheOnly, p, func(_ string, c *ostree.Commit) bool { return c.Version == version })
+	if err != nil {
+		return "", err
+	}
+	if csum == "" {
+		return "", fmt.Errorf("version %s not found in the history of %s; list versions with `ostree log %s`", version, refspec, refspec)
+	}
+	return csum, nil
+}
+
+// walkHistory fetches the commit metadata of refspec's whole history (unless
+// cacheOnly) and returns the first commit, newest first, that match accepts,
+// or "" when none does.
+func walkHistory(ctx context.Context, repo Repo, refspec string, cacheOnly bool, p Progress, match func(string, *ostree.Commit) bool) (string, error) {
 	if !cacheOnly {
 		if err := fetch(ctx, repo, refspec, ostree.PullOptions{CommitOnly: true, Depth: -1}, p); err != nil {
 			return "", err
@@ -137,12 +175,12 @@ func findVersion(ctx context.Context, repo Repo, refspec, version string, cacheO
 		if err != nil {
 			break // history ends where the repo has no more commits
 		}
-		if c.Version == version {
+		if match(csum, c) {
 			return csum, nil
 		}
 		csum = c.Parent
 	}
-	return "", fmt.Errorf("version %s not found in the history of %s; list versions with `ostree log %s`", version, refspec, refspec)
+	return "", nil
 }
 
 func isChecksum(s string) bool {

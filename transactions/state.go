@@ -78,6 +78,9 @@ type Deployment struct {
 	// checked against that remote's keys now (as rpm-ostree's status does).
 	GPGEnabled bool
 	Signatures []ostree.GPGSignature
+	// RemoteError is libostree's error when the remote of the refspec
+	// followed does not exist (rpm-ostree's "remote-error").
+	RemoteError string
 	// Ed25519Enabled says that remote verifies ed25519 signatures
 	// (sign-verify); Ed25519Signers then lists the trusted keys (base64)
 	// with a valid signature on the base commit, checked now.
@@ -304,6 +307,14 @@ func (d *Deployment) base() string {
 // describeSignatures fills in GPGEnabled and Signatures of a deployment that
 // follows a refspec (its base commit is the signed one).
 func describeSignatures(repo Repo, d *Deployment) {
+	if remote, _ := origin.SplitRefspec(d.Origin.Refspec); remote != "" {
+		if _, err := repo.RemoteGPGVerify(remote); ostree.IsNotFound(err) {
+			var oerr *ostree.Error
+			if errors.As(err, &oerr) {
+				d.RemoteError = oerr.Message // libostree's words, as rpm-ostree shows them
+			}
+		}
+	}
 	d.GPGEnabled, d.Signatures = refspecSignatures(repo, d.Origin.Refspec, d.base())
 	d.Ed25519Enabled, d.Ed25519Signers = commitEd25519(repo, d.Origin.Refspec, d.base())
 }

@@ -278,6 +278,9 @@ func writeDeployment(w io.Writer, d client.Deployment, index int, multipleRoots 
 	} else if d.CustomOriginDescription != "" {
 		kv("CustomOrigin", d.CustomOriginDescription)
 	}
+	if d.RemoteError != "" {
+		kv("OstreeRemoteStatus", d.RemoteError)
+	}
 
 	layered := d.BaseChecksum != ""
 	ts := d.Timestamp

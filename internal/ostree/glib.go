@@ -14,6 +14,13 @@ import (
 	"unsafe"
 )
 
+// IsNotFound says err is (or wraps) a GIO "not found" error, as libostree
+// reports a remote or ref that does not exist.
+func IsNotFound(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Domain == "g-io-error-quark" && e.Code == int(C.G_IO_ERROR_NOT_FOUND)
+}
+
 // Error is a GError copied into Go memory.
 type Error struct {
 	Domain  string

@@ -28,6 +28,9 @@ type PullOptions struct {
 	// Subdirs limits the pull to these absolute paths of the tree (the
 	// commit is then partial until pulled whole).
 	Subdirs []string
+	// DisableVerifyBindings accepts commits whose ref binding names other
+	// refs (a commit of another branch deployed on purpose).
+	DisableVerifyBindings bool
 }
 
 // PullProgress is one snapshot of a running pull.
@@ -120,6 +123,9 @@ func pullOptionsVariant(opts PullOptions) (*C.GVariant, error) {
 	}
 	if len(opts.Subdirs) > 0 {
 		m["subdirs"] = opts.Subdirs
+	}
+	if opts.DisableVerifyBindings {
+		m["disable-verify-bindings"] = true
 	}
 	return vardictFromGo(m)
 }

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -73,6 +75,30 @@ func TestUpstreamKernelArgs(t *testing.T) {
 	e.expectNoMatch("boot entry", opts, `REPLACE_MULTI_TEST=TEST\b`)
 	e.expectMatch("boot entry", opts, `REPLACE_MULTI_TEST=NUMBERTWO`)
 
+	// "ok kargs correctly displayed for specific deployment indices": after
+	// a rollback the deployment at index 1 is the one just written.
+	e.mustStrata("rollback")
+	k = e.mustStrata("kargs", "--deploy-index=1")
+	e.expectMatch("kargs --deploy-index=1", k, `REPLACE_MULTI_TEST=NUMBERTWO`)
+	e.expectMatch("kargs --deploy-index=1", k, `APPENDARG=2NDAPPEND`)
+	// Going back (upstream reboots into it): the default is that one again.
+	e.mustStrata("rollback")
+	e.expectMatch("kargs", kargs(), `REPLACE_MULTI_TEST=NEWTEST`)
+
+	// "ok import kargs from current deployment". Upstream compares with
+	// /proc/cmdline of the booted VM; this host is not booted from its
+	// sysroot, so the deployment it would boot (the default one's entry)
+	// stands for it.
+	entry := e.bootEntryOptions()
+	for _, arg := range strings.Fields(e.mustStrata("kargs", "--import-proc-cmdline")) {
+		if strings.HasPrefix(arg, "ostree=") {
+			continue // upstream skips it too: the boot version may differ
+		}
+		has("boot entry", entry, arg)
+	}
+	out = e.mustFail("kargs", "--import-proc-cmdline", "--deploy-index=0")
+	has("kargs --import-proc-cmdline --deploy-index", out, "Cannot specify both --import-from-proc-cmdline and --deploy-index")
+
 	// "ok kargs with multiple operations", "ok kargs display with
 	// multiple operations" (upstream also checks a package install in
 	// between: kargs work offline, without fetching rpm-md).
@@ -131,8 +157,48 @@ func TestUpstreamKernelArgs(t *testing.T) {
 	hasNot("kargs", k, "bar=foo bar=foo")
 	has("kargs", k, "bar=foo")
 
-	// "ok kargs correctly displayed for specific deployment indices" is
-	// left out: --deploy-index is refused clearly (see UPSTREAM.md).
-	out = e.mustFail("kargs", "--deploy-index=1")
-	e.expectMatch("kargs --deploy-index", out, `not (implemented|supported)`)
+	out = e.mustFail("kargs", "--deploy-index=9")
+	has("kargs --deploy-index=9", out, "Out of range deployment index 9")
+}
+
+// rpm-ostree's `kargs --editor` (no upstream test case: it opens $EDITOR on
+// a temporary file); here EDITOR is a script that edits the file.
+func TestKargsEditor(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	dir := t.TempDir()
+	script := func(name, body string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	before := e.mustStrata("kargs")
+
+	// The file holds the arguments (without ostree=) after '#' comments;
+	// the script appends one argument to that line.
+	t.Setenv("EDITOR", script("append.sh", `grep -q '^#' "$1" && sed -i '$ s/$/ EDITED=yes/' "$1"`))
+	e.mustStrata("kargs", "--editor")
+	entry := e.bootEntryOptions()
+	if !strings.Contains(entry, "EDITED=yes") {
+		t.Errorf("boot entry lacks EDITED=yes:\n%s", entry)
+	}
+	for _, arg := range strings.Fields(before) {
+		if !strings.HasPrefix(arg, "ostree=") && !strings.Contains(entry, arg) {
+			t.Errorf("boot entry lost %q:\n%s", arg, entry)
+		}
+	}
+
+	// An editor that changes nothing, or empties the file, changes nothing.
+	t.Setenv("EDITOR", "true")
+	out := e.mustFail("kargs", "--editor")
+	e.expectMatch("kargs --editor (unchanged)", out, `The kernel arguments remained the same`)
+	t.Setenv("EDITOR", script("empty.sh", `: > "$1"`))
+	out = e.mustFail("kargs", "--editor")
+	e.expectMatch("kargs --editor (emptied)", out, `The kernel arguments can not be empty`)
+	out = e.mustFail("kargs", "--editor", "--append=X=1")
+	e.expectMatch("kargs --editor --append", out, `Cannot specify --editor with`)
+	if after := e.bootEntryOptions(); after != entry {
+		t.Errorf("a refused edit changed the boot entry:\n%s\n%s", entry, after)
+	}
 }

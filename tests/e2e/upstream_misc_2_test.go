@@ -90,7 +90,21 @@ func TestUpstreamMisc2(t *testing.T) {
 	e.expectMatch("refresh-md -f", out, `Updating metadata for 'demo-pkgs'`)
 	e.mustStrata("install", "demo-extra-1.1", "--dry-run")
 
-	// "ok deploy --skip-branch-check" is left out (see UPSTREAM.md): strata
-	// refuses another branch's commit with libostree's ref-binding error,
-	// and --skip-branch-check is not honoured yet.
+	// "ok deploy --skip-branch-check": a commit of another branch is
+	// refused unless the branch check is skipped.
+	other, err := exec.CommandContext(e.ctx, "ostree", "commit", "--repo="+e.host.RemoteRepo, "-b", "otherbranch",
+		"--tree=ref="+fixture.StableRef, "--bootable").Output()
+	if err != nil {
+		t.Fatalf("ostree commit: %v", err)
+	}
+	csum := strings.TrimSpace(string(other))
+	if out, err := exec.CommandContext(e.ctx, "ostree", "summary", "--repo="+e.host.RemoteRepo, "-u").CombinedOutput(); err != nil {
+		t.Fatalf("ostree summary: %v\n%s", err, out)
+	}
+	out = e.mustFail("deploy", csum)
+	e.expectMatch("deploy of another branch's commit", out, `Checksum .* not found in .*`)
+	e.mustStrata("deploy", csum, "--skip-branch-check")
+	if got := e.rawDeployments()[0]["checksum"]; got != csum {
+		t.Errorf("deploy --skip-branch-check: default deployment is %v, want %s", got, csum)
+	}
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -208,4 +209,64 @@ func TestUpstreamMiscPolkitRefusal(t *testing.T) {
 	if out, err := e.as(polkitDeniedUser, e.cli, "reload"); err == nil {
 		t.Errorf("Was able to reload as non-root!\n%s", out)
 	}
+}
+
+// rpm-ostree writes a rebased deployment's origin without the old one's
+// unconfigured-state, so a rebase is how a host leaves that state: after
+// it, upgrade works again. (On a host not booted from its sysroot, so the
+// new origin file is on disk to read.)
+func TestRebaseLeavesUnconfiguredState(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	origins, _ := filepath.Glob(filepath.Join(e.host.Sysroot, "ostree/deploy/*/deploy/*.origin"))
+	if len(origins) != 1 {
+		t.Fatalf("want one origin file, got %v", origins)
+	}
+	orig, err := os.ReadFile(origins[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	unconfigured := strings.TrimRight(string(orig), "\n") + "\nunconfigured-state=Access to TestOS requires ONE BILLION DOLLARS\n"
+	if err := os.WriteFile(origins[0], []byte(unconfigured), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.mustStrata("reload")
+	e.expectMatch("upgrade from an unconfigured state", e.mustFail("upgrade"), `ONE BILLION DOLLARS`)
+
+	refspec, _ := e.rawDeployments()[0]["origin"].(string)
+	e.mustStrata("rebase", refspec)
+	after, _ := filepath.Glob(filepath.Join(e.host.Sysroot, "ostree/deploy/*/deploy/*.origin"))
+	if len(after) != 2 {
+		t.Fatalf("want two origin files after the rebase, got %v", after)
+	}
+	for _, f := range after {
+		if f == origins[0] {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), "unconfigured-state") {
+			t.Errorf("the rebased deployment's origin keeps unconfigured-state:\n%s", b)
+		}
+	}
+	e.mustStrata("upgrade")
+}
+
+// misc.sh "ok remote not found": status says so when the remote the host
+// follows is gone (upstream moves /etc/ostree/remotes.d away; here the
+// remote is deleted from the host's repo, on a fresh host).
+func TestUpstreamMiscRemoteNotFound(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	refspec, _ := e.rawDeployments()[0]["origin"].(string)
+	remote, _, ok := strings.Cut(refspec, ":")
+	if !ok {
+		t.Fatalf("origin %q has no remote", refspec)
+	}
+	e.expectNoMatch("status", e.mustStrata("status"), `Remote.*not found`)
+	if out, err := exec.CommandContext(e.ctx, "ostree", "remote", "delete", "--repo="+filepath.Join(e.host.Sysroot, "ostree/repo"), remote).CombinedOutput(); err != nil {
+		t.Fatalf("ostree remote delete: %v\n%s", err, out)
+	}
+	e.mustStrata("reload")
+	e.expectMatch("status", e.mustStrata("status"), `Remote.*not found`)
 }
