@@ -112,18 +112,44 @@ func (c *Composer) Compose(ctx context.Context, req Request, p Progress) (*Resul
 	defer os.RemoveAll(work)
 	cs := &composition{req: req, p: p, work: work, root: filepath.Join(work, "root"), res: &Result{}}
 	defer cs.close()
-	for _, s := range c.stages() {
-		if c.Log != nil {
-			c.Log.WithField("stage", s.name).Debug("composition stage")
+	stages := c.stages()
+	for i := 0; i < len(stages) && !cs.finished; i++ {
+		if !stages[i].batched {
+			if err := c.runStage(ctx, stages[i], cs); err != nil {
+				return nil, err
+			}
+			continue
 		}
-		if err := s.run(ctx, cs); err != nil {
+		// The batched stages write into one repo transaction (see
+		// ostree.Repo.Batch): one sync for the imports and the commit.
+		j := i
+		for j < len(stages) && stages[j].batched {
+			j++
+		}
+		err := c.Repo.Batch(ctx, "composing on "+req.Base, func() error {
+			for _, s := range stages[i:j] {
+				if err := c.runStage(ctx, s, cs); err != nil {
+					return err
+				}
+				if cs.finished {
+					break
+				}
+			}
+			return nil
+		})
+		if err != nil {
 			return nil, err
 		}
-		if cs.finished {
-			break
-		}
+		i = j - 1
 	}
 	return cs.res, nil
+}
+
+func (c *Composer) runStage(ctx context.Context, s stage, cs *composition) error {
+	if c.Log != nil {
+		c.Log.WithField("stage", s.name).Debug("composition stage")
+	}
+	return s.run(ctx, cs)
 }
 
 // stage is one named step of a composition, in the spirit of ignition's
@@ -131,19 +157,21 @@ func (c *Composer) Compose(ctx context.Context, req Request, p Progress) (*Resul
 type stage struct {
 	name string
 	run  func(context.Context, *composition) error
+	// batched stages, when consecutive, share one repo transaction.
+	batched bool
 }
 
 // stages are the steps of a composition, in order.
 func (c *Composer) stages() []stage {
 	return []stage{
-		{"resolve", c.resolveStage},
-		{"fetch", c.fetchStage},
-		{"import", c.importStage},
-		{"conflicts", c.conflictsStage},
-		{"rpmdb", c.rpmdbStage},
-		{"commit", c.commitStage},
-		{"scriptlets", c.scriptletsStage},
-		{"initramfs", c.initramfsStage},
+		{"resolve", c.resolveStage, false},
+		{"fetch", c.fetchStage, false},
+		{"import", c.importStage, true},
+		{"conflicts", c.conflictsStage, true},
+		{"rpmdb", c.rpmdbStage, true},
+		{"commit", c.commitStage, true},
+		{"scriptlets", c.scriptletsStage, false},
+		{"initramfs", c.initramfsStage, false},
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/strata-os/strata/internal/nevra"
 	"github.com/strata-os/strata/internal/rpmmd"
 	"github.com/strata-os/strata/internal/solv"
 	"github.com/strata-os/strata/rpmdb"
@@ -99,14 +100,15 @@ func (c *Composer) resolveStage(ctx context.Context, cs *composition) error {
 	if err := c.Repo.CheckoutSubpath(ctx, base.Checksum, "/"+rpmdb.Dir, filepath.Join(cs.root, rpmdb.Dir)); err != nil {
 		return fmt.Errorf("reading the rpmdb of base commit %s: %w", cs.req.Base, err)
 	}
-	if cs.basePkgs, err = rpmdb.List(ctx, cs.root); err != nil {
-		return err
-	}
 	tx, pool, mds, err := c.resolve(ctx, cs.req, cs.root, cs.p)
 	if err != nil {
 		return err
 	}
 	cs.pool, cs.tx, cs.mds = pool, tx, mds
+	// The base's package list is the pool's installed set: libsolv read
+	// the same rpmdb (skipping gpg-pubkey entries, as rpmdb.List does), so
+	// a second reader (an rpm process) would only repeat it.
+	cs.basePkgs = installedPackages(pool)
 	res := cs.res
 	res.Added = tx.Install
 	for _, name := range cs.req.RemoveBase {
@@ -259,4 +261,15 @@ func describe(tx *solv.Transaction, res *Result, p Progress) {
 	for _, pkg := range append(append([]solv.Package{}, res.Replaced...), res.RemoteReplaced...) {
 		p.Message("Replacing base package with: " + pkg.NEVRA())
 	}
+}
+
+// installedPackages is the pool's installed set in rpmdb.List's form and
+// order.
+func installedPackages(pool *solv.Pool) []rpmdb.Package {
+	pkgs := []rpmdb.Package{}
+	for _, p := range pool.Installed() {
+		pkgs = append(pkgs, p.Package)
+	}
+	nevra.Sort(pkgs)
+	return pkgs
 }

@@ -2,9 +2,12 @@ package ostree
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -265,6 +268,97 @@ func TestCommitPartialMarks(t *testing.T) {
 	}
 	if err := os.Remove(trees[0]); err != nil {
 		t.Fatal(err)
+	}
+	run(t, "ostree", "fsck", "--repo="+dir)
+}
+
+// TestBatchOneTransaction: inside Batch, a commit written earlier can be
+// read and composed on before the batch commits; refs land only when it
+// does; a failing batch leaves neither refs, commits nor partial marks.
+func TestBatchOneTransaction(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "repo")
+	run(t, "ostree", "init", "--mode=bare", "--repo="+dir)
+	r, err := OpenRepo(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	base, layer := t.TempDir(), t.TempDir()
+	writeFile(t, filepath.Join(base, "usr/bin/x"), "x\n", 0o755)
+	writeFile(t, filepath.Join(layer, "usr/lib/y"), "y\n", 0o644)
+	baseCsum, err := r.CommitDir(ctx, base, "", "base", nil, "base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	marks := func() []string {
+		m, _ := filepath.Glob(filepath.Join(dir, "state", "*.commitpartial"))
+		return m
+	}
+
+	var layerCsum, composed string
+	err = r.Batch(ctx, "test batch", func() error {
+		var err error
+		if layerCsum, err = r.CommitDir(ctx, layer, "", "layer", nil, "layer"); err != nil {
+			return err
+		}
+		// The layer is staged, not yet in the repo: still readable.
+		if _, err := r.ReadCommit(layerCsum); err != nil {
+			return fmt.Errorf("reading a commit of this batch: %w", err)
+		}
+		if refs, _ := r.ListRefs("layer"); len(refs) != 0 {
+			return fmt.Errorf("ref visible before the batch committed: %v", refs)
+		}
+		composed, err = r.Compose(ctx, ComposeSpec{Base: baseCsum, Layers: []string{layerCsum}, Subject: "c", Ref: "composed"})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ref, want := range map[string]string{"layer": layerCsum, "composed": composed} {
+		if got, err := r.ResolveRev(ref, false); err != nil || got != want {
+			t.Errorf("ref %s = %q (%v), want %s", ref, got, err, want)
+		}
+	}
+	if m := marks(); len(m) != 0 {
+		t.Errorf("partial marks left after the batch: %v", m)
+	}
+	entries, err := r.ListTree(ctx, composed, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, e := range entries {
+		paths = append(paths, e.Path)
+	}
+	if !slices.Contains(paths, "/usr/bin/x") || !slices.Contains(paths, "/usr/lib/y") {
+		t.Errorf("composed tree %v lacks the base's or the layer's file", paths)
+	}
+
+	// A failing batch: nothing it wrote stays.
+	other := t.TempDir()
+	writeFile(t, filepath.Join(other, "usr/lib/z"), "z\n", 0o644)
+	var lost string
+	failure := errors.New("stage failed")
+	err = r.Batch(ctx, "failing batch", func() error {
+		var err error
+		if lost, err = r.CommitDir(ctx, other, "", "lost", nil, "lost"); err != nil {
+			return err
+		}
+		return failure
+	})
+	if !errors.Is(err, failure) {
+		t.Fatalf("failing batch returned %v", err)
+	}
+	if got, _ := r.ResolveRev("lost", true); got != "" {
+		t.Errorf("ref of an aborted batch points at %s", got)
+	}
+	if _, err := r.ReadCommit(lost); err == nil {
+		t.Errorf("commit %s of an aborted batch is in the repo", lost)
+	}
+	if m := marks(); len(m) != 0 {
+		t.Errorf("partial marks left after an aborted batch: %v", m)
 	}
 	run(t, "ostree", "fsck", "--repo="+dir)
 }
