@@ -126,7 +126,7 @@ func startProxy(ctx context.Context, cfg Config) (*proxyClient, error) {
 	}
 	if err := cmd.Start(); err != nil {
 		fc.Close()
-		return nil, fmt.Errorf("starting the image helper %s: %w", path, err)
+		return nil, fmt.Errorf("starting the image helper %s: %w (reinstall strata, or fix stratad --image-proxy or $%s)", path, err, ProxyEnv)
 	}
 	p := &proxyClient{cmd: cmd, stdin: stdin, fds: fc.(*net.UnixConn), replies: make(chan proxyResult, 1), quit: make(chan struct{})}
 	go func() {
