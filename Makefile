@@ -27,6 +27,7 @@ build:
 	$(GO) build -tags '$(GOTAGS)' -o $(BIN)/stratad ./cmd/stratad
 	CGO_ENABLED=0 $(GO) build -tags '$(GOTAGS)' -o $(BIN)/strata ./cmd/strata
 	$(GO) build -tags '$(GOTAGS)' -o $(BIN)/strata-compose ./cmd/strata-compose
+	$(GO) build -tags '$(GOTAGS)' -o $(BIN)/strata-image-proxy ./cmd/strata-image-proxy
 	ln -sf strata $(BIN)/rpm-ostree
 
 deps:
@@ -64,6 +65,7 @@ bench: deps build
 
 install: build
 	install -D -m 0755 $(BIN)/stratad $(DESTDIR)$(PREFIX)/libexec/stratad
+	install -D -m 0755 $(BIN)/strata-image-proxy $(DESTDIR)$(PREFIX)/libexec/strata-image-proxy
 	install -D -m 0755 $(BIN)/strata $(DESTDIR)$(PREFIX)/bin/strata
 	install -D -m 0755 $(BIN)/strata-compose $(DESTDIR)$(PREFIX)/bin/strata-compose
 	ln -sf strata $(DESTDIR)$(PREFIX)/bin/rpm-ostree

@@ -39,6 +39,9 @@ type Config struct {
 	// ContainersRoot is where container image configuration is read from
 	// ("" is "/": /etc/containers, /etc/ostree); see transactions.Config.
 	ContainersRoot string
+	// ImageProxy is the image helper to run ("": next to stratad); see
+	// transactions.Config.
+	ImageProxy string
 	// ConfigPath is the daemon's configuration file ("" is
 	// DefaultConfigPath), read at start and on Reload/ReloadConfig.
 	ConfigPath string
@@ -85,7 +88,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := os.MkdirAll(cfg.RunDir, 0o755); err != nil {
 		return fmt.Errorf("creating run directory: %w", err)
 	}
-	engine, err := transactions.Open(ctx, cfg.Sysroot, transactions.Config{ContainersRoot: cfg.ContainersRoot}, log)
+	engine, err := transactions.Open(ctx, cfg.Sysroot, transactions.Config{ContainersRoot: cfg.ContainersRoot, ImageProxy: cfg.ImageProxy}, log)
 	if err != nil {
 		return err
 	}

@@ -78,11 +78,14 @@ type Config struct {
 	// the ostree auth files; "" is "/", the host's own configuration.
 	// Tests and the demo point it at a directory of their own.
 	ContainersRoot string
+	// ImageProxy is the strata-image-proxy binary that fetches images; ""
+	// looks next to the running binary (image.Config.ProxyPath).
+	ImageProxy string
 }
 
 // Open loads the sysroot at path.
 func Open(ctx context.Context, path string, cfg Config, log *logrus.Entry) (*Engine, error) {
-	s, err := openSysroot(ctx, path, image.Config{Root: cfg.ContainersRoot}, log)
+	s, err := openSysroot(ctx, path, image.Config{Root: cfg.ContainersRoot, ProxyPath: cfg.ImageProxy}, log)
 	if err != nil {
 		return nil, err
 	}

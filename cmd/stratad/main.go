@@ -23,6 +23,7 @@ func main() {
 	config := flag.String("config", daemon.DefaultConfigPath, "the daemon configuration file (rpm-ostree's keys: AutomaticUpdatePolicy, IdleExitTimeout, LockLayering)")
 	polkitTimeout := flag.Duration("polkit-timeout", daemon.DefaultPolkitTimeout, "how long to wait for polkit's answer (and the caller's authentication agent) before refusing")
 	reboot := flag.String("reboot-command", "systemctl reboot", "the command that reboots the host (split on spaces), for the reboot option and FinalizeDeployment")
+	imageProxy := flag.String("image-proxy", "", "the strata-image-proxy helper that fetches container images (default: next to stratad, then ../libexec)")
 	debug := flag.Bool("debug", false, "log debug messages")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -37,7 +38,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	err := daemon.Run(ctx, daemon.Config{Sysroot: *sysroot, RunDir: *runDir, Log: log, ContainersRoot: *containersRoot, ConfigPath: *config,
+	err := daemon.Run(ctx, daemon.Config{Sysroot: *sysroot, RunDir: *runDir, Log: log, ContainersRoot: *containersRoot, ImageProxy: *imageProxy, ConfigPath: *config,
 		PolkitTimeout: *polkitTimeout, RebootCommand: strings.Fields(*reboot)})
 	if err != nil {
 		log.WithError(err).Error("stratad failed")

@@ -10,7 +10,6 @@ import (
 	"hash"
 	"io"
 	"os"
-	"path"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -18,11 +17,6 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
-	cimage "go.podman.io/image/v5/image"
-	"go.podman.io/image/v5/manifest"
-	"go.podman.io/image/v5/oci/layout"
-	"go.podman.io/image/v5/pkg/blobinfocache/none"
-	"go.podman.io/image/v5/types"
 
 	"github.com/strata-os/strata/internal/ostree"
 )
@@ -152,7 +146,7 @@ func encapsulate(ctx context.Context, repo *ostree.Repo, rev string, dest Refere
 	if err := writeLayout(work, blobs, c.Timestamp, labels, layers); err != nil {
 		return Encapsulated{}, err
 	}
-	mdigest, err := copyLayout(ctx, work, dest, opts.Config)
+	mdigest, err := proxyCopyLayout(ctx, work, dest, opts.Config)
 	if err != nil {
 		return Encapsulated{}, err
 	}
@@ -515,77 +509,4 @@ func writeBlob(blobs, mediaType string, data []byte) (blobDesc, error) {
 		return blobDesc{}, err
 	}
 	return blobDesc{mediaType: mediaType, digest: "sha256:" + h, size: int64(len(data))}, nil
-}
-
-// copyLayout pushes the built image to dest through containers/image's
-// image destination: every blob exactly as written (so digests are
-// preserved), then the manifest. copy.Image would do the same but links a
-// cgo sqlite cache and encryption support strata does not need.
-func copyLayout(ctx context.Context, dir string, dest Reference, cfg Config) (string, error) {
-	srcRef, err := layout.ParseReference(dir + ":encapsulated")
-	if err != nil {
-		return "", err
-	}
-	sys := cfg.SystemContext()
-	src, err := srcRef.NewImageSource(ctx, sys)
-	if err != nil {
-		return "", err
-	}
-	defer src.Close()
-	man, mtype, err := src.GetManifest(ctx, nil)
-	if err != nil {
-		return "", err
-	}
-	parsed, err := manifest.FromBlob(man, mtype)
-	if err != nil {
-		return "", err
-	}
-	if dest.Transport == OCIDir || dest.Transport == OCIArchive {
-		d, _, _ := strings.Cut(dest.Name, ":")
-		if dest.Transport == OCIArchive {
-			d = path.Dir(d)
-		}
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return "", err
-		}
-	}
-	dst, err := dest.ContainersReference()
-	if err != nil {
-		return "", err
-	}
-	w, err := dst.NewImageDestination(ctx, sys)
-	if err != nil {
-		return "", fmt.Errorf("opening %s for writing: %w", dest.ImageRef(), err)
-	}
-	defer w.Close()
-	put := func(info types.BlobInfo, isConfig bool) error {
-		rc, _, err := src.GetBlob(ctx, info, none.NoCache)
-		if err != nil {
-			return err
-		}
-		defer rc.Close()
-		if _, err := w.PutBlob(ctx, rc, info, none.NoCache, isConfig); err != nil {
-			return fmt.Errorf("writing blob %s to %s: %w", info.Digest, dest.ImageRef(), err)
-		}
-		return nil
-	}
-	for _, l := range parsed.LayerInfos() {
-		if err := put(l.BlobInfo, false); err != nil {
-			return "", err
-		}
-	}
-	if err := put(parsed.ConfigInfo(), true); err != nil {
-		return "", err
-	}
-	if err := w.PutManifest(ctx, man, nil); err != nil {
-		return "", fmt.Errorf("writing the manifest to %s: %w", dest.ImageRef(), err)
-	}
-	if err := w.Commit(ctx, cimage.UnparsedInstance(src, nil)); err != nil {
-		return "", fmt.Errorf("committing %s: %w", dest.ImageRef(), err)
-	}
-	d, err := manifest.Digest(man)
-	if err != nil {
-		return "", err
-	}
-	return d.String(), nil
 }

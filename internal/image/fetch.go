@@ -1,30 +1,20 @@
 package image
 
 import (
+	"bufio"
+	"bytes"
+	"compress/bzip2"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
-	"syscall"
 
-	"github.com/docker/distribution/registry/api/errcode"
-	v2 "github.com/docker/distribution/registry/api/v2"
 	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
-	"go.podman.io/image/v5/docker"
-	cimage "go.podman.io/image/v5/image"
-	"go.podman.io/image/v5/manifest"
-	"go.podman.io/image/v5/pkg/blobinfocache/none"
-	"go.podman.io/image/v5/pkg/compression"
-	"go.podman.io/image/v5/pkg/sysregistriesv2"
-	"go.podman.io/image/v5/signature"
-	"go.podman.io/image/v5/types"
+	"github.com/ulikunitz/xz"
 )
 
 // Layer is one layer of the image's manifest, as the registry stores it.
@@ -44,9 +34,17 @@ type Image struct {
 	Layers         []Layer           // base first
 	Labels         map[string]string // config labels
 
-	src       types.ImageSource
-	closeOnce sync.Once
-	closeErr  error
+	proxy *proxyClient
+}
+
+// Opened is what resolving a reference tells: the image's manifest, config
+// and layers, read and checked by the image helper.
+type Opened struct {
+	ManifestDigest string
+	Manifest       []byte
+	Config         []byte
+	Layers         []Layer
+	Labels         map[string]string
 }
 
 // Config says where the host's container configuration lives. The zero value
@@ -69,6 +67,22 @@ type Config struct {
 	TmpDir string
 	// OS, Arch and Variant choose the manifest list instance; default this machine.
 	OS, Arch, Variant string
+	// ProxyPath is the image helper (strata-image-proxy) to run; default
+	// $STRATA_IMAGE_PROXY, then next to this executable, then ../libexec.
+	ProxyPath string
+}
+
+// Resolve fills in every default: Root, each path and the auth file found
+// on the host. The image helper calls it, on the host it reads.
+func (c Config) Resolve() Config {
+	c.RegistriesConf = c.path(c.RegistriesConf, "etc/containers/registries.conf")
+	c.RegistriesConfDir = c.path(c.RegistriesConfDir, "etc/containers/registries.conf.d")
+	c.PolicyPath = c.path(c.PolicyPath, "etc/containers/policy.json")
+	c.RegistriesDir = c.path(c.RegistriesDir, "etc/containers/registries.d")
+	c.AuthFile = c.authFile()
+	c.TmpDir = c.path(c.TmpDir, "var/tmp")
+	c.Root = c.root()
+	return c
 }
 
 func (c Config) root() string {
@@ -100,290 +114,37 @@ func (c Config) authFile() string {
 	return ""
 }
 
-// SystemContext is the containers/image configuration for cfg.
-func (c Config) SystemContext() *types.SystemContext {
-	sys := &types.SystemContext{
-		SystemRegistriesConfPath:    c.path(c.RegistriesConf, "etc/containers/registries.conf"),
-		SystemRegistriesConfDirPath: c.path(c.RegistriesConfDir, "etc/containers/registries.conf.d"),
-		SignaturePolicyPath:         c.path(c.PolicyPath, "etc/containers/policy.json"),
-		RegistriesDirPath:           c.path(c.RegistriesDir, "etc/containers/registries.d"),
-		AuthFilePath:                c.authFile(),
-		BigFilesTemporaryDir:        c.path(c.TmpDir, "var/tmp"),
-		OSChoice:                    c.OS,
-		ArchitectureChoice:          c.Arch,
-		VariantChoice:               c.Variant,
-		DockerRegistryUserAgent:     "strata",
-	}
-	if c.root() != "/" {
-		// Certificates dirs and the containers auth file default live under Root too.
-		sys.RootForImplicitAbsolutePaths = c.root()
-	}
-	return sys
-}
-
-// Open resolves ref with containers/image, honouring the host's configuration:
-// it reads the manifest (choosing this machine's instance of a list), checks
-// the signature policy for ostree-image-signed: references, and reads and
-// verifies the config. No layer is read.
+// Open resolves ref in the image helper (strata-image-proxy), which reads
+// the host's configuration with containers/image: it reads the manifest
+// (choosing this machine's instance of a list), checks the signature policy
+// for ostree-image-signed: references, and reads and verifies the config. No
+// layer is read. The helper lives until Close.
 func Open(ctx context.Context, ref Reference, cfg Config) (*Image, error) {
-	img, err := open(ctx, ref, cfg)
+	p, err := startProxy(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("opening image %s: %w%s", ref, err, remedy(ref, cfg, err))
+		return nil, fmt.Errorf("opening image %s: %w", ref, err)
 	}
-	return img, nil
-}
-
-// remedy says what to do about the failures an administrator can fix; it is
-// empty for errors that already say it (the policy's) or that it cannot
-// classify.
-func remedy(ref Reference, cfg Config, err error) string {
-	var coder errcode.ErrorCoder
-	var dnsErr *net.DNSError
-	var unauthorized docker.ErrUnauthorizedForCredentials
-	switch {
-	case errors.As(err, &coder) && coder.ErrorCode() == v2.ErrorCodeManifestUnknown:
-		hint := "; the image has no such tag or digest: check the reference"
-		if ref.Transport == Registry {
-			if cref, cerr := ref.ContainersReference(); cerr == nil && cref.DockerReference() != nil {
-				hint += fmt.Sprintf(" (skopeo list-tags docker://%s lists its tags)", cref.DockerReference().Name())
-			}
+	o, err := p.open(ctx, ref, cfg)
+	if err != nil {
+		p.close()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("opening image %s: %w", ref, ctx.Err())
 		}
-		return hint
-	case errors.As(err, &unauthorized):
-		return fmt.Sprintf("; the registry refused the credentials: check %s or %s",
-			filepath.Join(cfg.root(), "etc/ostree/auth.json"), filepath.Join(cfg.root(), "run/ostree/auth.json"))
-	case errors.As(err, &coder) && coder.ErrorCode() == errcode.ErrorCodeUnauthorized:
-		return fmt.Sprintf("; the registry wants credentials: put them in %s (or %s)",
-			filepath.Join(cfg.root(), "etc/ostree/auth.json"), filepath.Join(cfg.root(), "run/ostree/auth.json"))
-	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH),
-		errors.As(err, &dnsErr), errors.Is(err, os.ErrDeadlineExceeded):
-		return "; the registry could not be reached: check that it is up, that the name is right, " +
-			"and the mirrors in registries.conf"
-	}
-	return ""
-}
-
-func open(ctx context.Context, ref Reference, cfg Config) (_ *Image, err error) {
-	cref, err := ref.ContainersReference()
-	if err != nil {
 		return nil, err
 	}
-	sys := cfg.SystemContext()
-	// containers/image keeps registries.conf parsed for the life of the
-	// process; a daemon must see an administrator's edit (a new mirror, an
-	// insecure registry) at the next pull, as a freshly started skopeo would.
-	sysregistriesv2.InvalidateCache()
-	var policy *signature.Policy
-	if ref.Verification == ImageSigned {
-		// Read the policy first: a missing or unreadable policy is refused
-		// before any request is made.
-		policy, err = signature.NewPolicyFromFile(sys.SignaturePolicyPath)
-		if err != nil {
-			return nil, fmt.Errorf("reading signature policy (ostree-image-signed: references need one): %w", err)
-		}
-		if defaultIsInsecure(policy) {
-			return nil, fmt.Errorf("%s sets a default of insecureAcceptAnything, which cannot verify an ostree-image-signed: reference; set the default to reject or use ostree-unverified-registry:", sys.SignaturePolicyPath)
-		}
-	}
-	src, err := cref.NewImageSource(ctx, sys)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err != nil {
-			src.Close()
-		}
-	}()
-
-	top := cimage.UnparsedInstance(src, nil)
-	if policy != nil {
-		if err := checkPolicy(ctx, policy, top); err != nil {
-			return nil, fmt.Errorf("refused by the signature policy %s, which requires %s: %w; "+
-				"push the image signed as the policy requires, or fix the policy",
-				sys.SignaturePolicyPath, describeRequirements(policy, cref), err)
-		}
-	}
-	// UnparsedInstance checks the manifest against a digest in the reference.
-	topManifest, topType, err := top.Manifest(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("reading manifest: %w", err)
-	}
-	unparsed := top
-	manifestBytes := topManifest
-	manifestDigest, err := manifest.Digest(topManifest)
-	if err != nil {
-		return nil, fmt.Errorf("digesting manifest: %w", err)
-	}
-	if manifest.MIMETypeIsMultiImage(topType) {
-		list, err := manifest.ListFromBlob(topManifest, topType)
-		if err != nil {
-			return nil, fmt.Errorf("parsing manifest list: %w", err)
-		}
-		instance, err := list.ChooseInstance(sys)
-		if err != nil {
-			return nil, fmt.Errorf("choosing this machine's image in the manifest list: %w", err)
-		}
-		unparsed = cimage.UnparsedInstance(src, &instance)
-		// Checked against the list's digest for the instance.
-		manifestBytes, _, err = unparsed.Manifest(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("reading manifest %s: %w", instance, err)
-		}
-		manifestDigest = instance
-	}
-	parsed, err := cimage.FromUnparsedImage(ctx, sys, unparsed)
-	if err != nil {
-		return nil, fmt.Errorf("parsing manifest: %w", err)
-	}
-	// ConfigBlob verifies the config's digest.
-	config, err := parsed.ConfigBlob(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("reading config: %w", err)
-	}
-	oci, err := parsed.OCIConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("parsing config: %w", err)
-	}
-	img := &Image{
-		Ref:            ref,
-		ManifestDigest: manifestDigest.String(),
-		Manifest:       manifestBytes,
-		Config:         config,
-		Labels:         map[string]string{},
-		src:            src,
-	}
-	for k, v := range oci.Config.Labels {
-		img.Labels[k] = v
-	}
-	for _, l := range parsed.LayerInfos() {
-		if err := l.Digest.Validate(); err != nil {
-			return nil, fmt.Errorf("layer digest %q: %w", l.Digest, err)
-		}
-		img.Layers = append(img.Layers, Layer{Digest: l.Digest.String(), Size: l.Size, MediaType: l.MediaType})
-	}
-	return img, nil
+	return &Image{
+		Ref: ref, ManifestDigest: o.ManifestDigest, Manifest: o.Manifest, Config: o.Config,
+		Layers: o.Layers, Labels: o.Labels, proxy: p,
+	}, nil
 }
 
-// checkPolicy lets the policy decide about an ostree-image-signed: image.
-func checkPolicy(ctx context.Context, policy *signature.Policy, unparsed types.UnparsedImage) error {
-	pc, err := signature.NewPolicyContext(policy)
-	if err != nil {
-		return fmt.Errorf("loading signature policy: %w", err)
-	}
-	defer pc.Destroy()
-	allowed, err := pc.IsRunningImageAllowed(ctx, unparsed)
-	if err != nil {
-		return err
-	}
-	if !allowed {
-		return errors.New("the policy did not allow the image")
-	}
-	return nil
-}
-
-// describeRequirements says which requirements of policy apply to ref, and
-// under which scope, so a refusal tells the administrator what the image
-// lacked. The most specific scope wins (containers-policy.json(5)): the
-// image's own identity, then its namespaces from the innermost out, then the
-// transport's "" scope, then the policy's default.
-func describeRequirements(policy *signature.Policy, ref types.ImageReference) string {
-	reqs, scope := policy.Default, "the default"
-	transport := ref.Transport().Name()
-	if scopes, ok := policy.Transports[transport]; ok {
-		candidates := append([]string{ref.PolicyConfigurationIdentity()}, ref.PolicyConfigurationNamespaces()...)
-		candidates = append(candidates, "")
-		for _, c := range candidates {
-			if r, ok := scopes[c]; ok {
-				reqs, scope = r, fmt.Sprintf("%s scope %q", transport, c)
-				break
-			}
-		}
-	}
-	if len(reqs) == 0 {
-		return "nothing (an empty requirement list, which containers/image refuses) under " + scope
-	}
-	descs := make([]string, 0, len(reqs))
-	for _, r := range reqs {
-		descs = append(descs, describeRequirement(r))
-	}
-	return strings.Join(descs, " and ") + " (" + scope + ")"
-}
-
-// describeRequirement renders one requirement from its policy.json form; the
-// requirement types keep their fields private, their JSON is the stable part.
-func describeRequirement(r signature.PolicyRequirement) string {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Sprintf("%v", r)
-	}
-	var f struct {
-		Type     string   `json:"type"`
-		KeyType  string   `json:"keyType"`
-		KeyPath  string   `json:"keyPath"`
-		KeyPaths []string `json:"keyPaths"`
-		KeyData  []byte   `json:"keyData"`
-		KeyDatas [][]byte `json:"keyDatas"`
-		Fulcio   *struct {
-			OIDCIssuer   string `json:"oidcIssuer"`
-			SubjectEmail string `json:"subjectEmail"`
-		} `json:"fulcio"`
-	}
-	if err := json.Unmarshal(b, &f); err != nil {
-		return string(b)
-	}
-	keys := func() string {
-		switch {
-		case f.KeyPath != "":
-			return "the key in " + f.KeyPath
-		case len(f.KeyPaths) > 0:
-			return "a key in " + strings.Join(f.KeyPaths, ", ")
-		case len(f.KeyData) > 0 || len(f.KeyDatas) > 0:
-			return "a key given inline (keyData)"
-		case f.Fulcio != nil && f.Fulcio.SubjectEmail != "":
-			return fmt.Sprintf("a Fulcio certificate for %s issued by %s", f.Fulcio.SubjectEmail, f.Fulcio.OIDCIssuer)
-		}
-		return "a configured key"
-	}
-	switch f.Type {
-	case "signedBy":
-		return fmt.Sprintf("a %s signature by %s (signedBy)", f.KeyType, keys())
-	case "sigstoreSigned":
-		return fmt.Sprintf("a sigstore signature by %s (sigstoreSigned)", keys())
-	case "signedBaseLayer":
-		return "a base layer with a given identity (signedBaseLayer)"
-	case "reject":
-		return "that every image be rejected (reject)"
-	case "insecureAcceptAnything":
-		return "nothing (insecureAcceptAnything)"
-	}
-	return string(b)
-}
-
-// defaultIsInsecure reports a policy whose default is a lone
-// insecureAcceptAnything; ostree-rs-ext refuses signed references under it
-// because such a policy verifies nothing.
-func defaultIsInsecure(p *signature.Policy) bool {
-	if len(p.Default) != 1 {
-		return false
-	}
-	b, err := json.Marshal(p.Default[0])
-	if err != nil {
-		return false
-	}
-	var t struct {
-		Type string `json:"type"`
-	}
-	return json.Unmarshal(b, &t) == nil && t.Type == "insecureAcceptAnything"
-}
-
-// Close releases the image source (connections, an extracted oci-archive).
+// Close stops the image helper, which releases the image source
+// (connections, an extracted oci-archive).
 func (img *Image) Close() error {
-	img.closeOnce.Do(func() {
-		if img.src != nil {
-			img.closeErr = img.src.Close()
-		}
-	})
-	return img.closeErr
+	if img.proxy == nil {
+		return nil
+	}
+	return img.proxy.close()
 }
 
 // OpenLayer streams layer i decompressed (an uncompressed tar stream).
@@ -404,8 +165,14 @@ func (img *Image) OpenLayer(ctx context.Context, i int, progress func(read int64
 	if err != nil {
 		return nil, fmt.Errorf("layer %d of %s: %w", i, img.Ref, err)
 	}
-	blob, _, err := img.src.GetBlob(ctx, types.BlobInfo{Digest: want, Size: l.Size, MediaType: l.MediaType}, none.NoCache)
+	if img.proxy == nil {
+		return nil, fmt.Errorf("image %s is closed", img.Ref)
+	}
+	blob, err := img.proxy.blob(ctx, i)
 	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
 		return nil, fmt.Errorf("fetching layer %s of %s: %w", l.Digest, img.Ref, err)
 	}
 	v := &verifyingReader{
@@ -422,22 +189,33 @@ func (img *Image) OpenLayer(ctx context.Context, i int, progress func(read int64
 }
 
 // decompress picks the decompressor from the stream's magic. gzip, by far the
-// most common, gets a sequential reader: containers/image's own gzip reader
-// reads ahead in other goroutines, which would hash (and download) past what
-// the caller consumed.
+// most common, gets a sequential reader (a read-ahead one would hash, and
+// download, past what the caller consumed).
 func decompress(r io.Reader) (io.ReadCloser, error) {
-	algo, fn, r, err := compression.DetectCompressionFormat(r)
-	if err != nil {
+	br := bufio.NewReader(r)
+	magic, err := br.Peek(6)
+	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
 	}
 	switch {
-	case fn == nil:
-		return io.NopCloser(r), nil
-	case algo.Name() == compression.Gzip.Name():
-		return gzip.NewReader(r)
-	default:
-		return fn(r)
+	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b, 0x08}):
+		return gzip.NewReader(br)
+	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		d, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			return nil, err
+		}
+		return d.IOReadCloser(), nil
+	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}):
+		d, err := xz.NewReader(br)
+		if err != nil {
+			return nil, err
+		}
+		return io.NopCloser(d), nil
+	case bytes.HasPrefix(magic, []byte("BZh")):
+		return io.NopCloser(bzip2.NewReader(br)), nil
 	}
+	return io.NopCloser(br), nil
 }
 
 // badBlobRemedy ends the errors for a blob that is not what the manifest
@@ -514,9 +292,17 @@ func (l *layerReader) Read(p []byte) (int, error) {
 			return n, fmt.Errorf("%s: stream ended before the blob was verified", l.v.what)
 		}
 	}
-	if err != nil && !errors.Is(err, io.EOF) && l.v.err != nil {
-		// The compressed side's error (digest, size, network) is the real cause.
-		return n, l.v.err
+	if err != nil && !errors.Is(err, io.EOF) {
+		if l.v.err == nil && !l.v.done {
+			// A decompression error in a blob that is not what the manifest
+			// names is the blob's fault: read it to the end to tell which.
+			io.Copy(io.Discard, l.v)
+		}
+		if l.v.err != nil {
+			// The compressed side's error (digest, size, network) is the real cause.
+			return n, l.v.err
+		}
+		return n, fmt.Errorf("decompressing %s: %w", l.v.what, err)
 	}
 	return n, err
 }

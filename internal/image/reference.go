@@ -7,10 +7,7 @@ import (
 	"regexp"
 	"strings"
 
-	"go.podman.io/image/v5/docker"
-	"go.podman.io/image/v5/oci/archive"
-	"go.podman.io/image/v5/oci/layout"
-	"go.podman.io/image/v5/types"
+	"go.podman.io/image/v5/docker/reference"
 )
 
 // Verification says who vouches for an image: nobody, the containers policy,
@@ -192,10 +189,17 @@ var ociTagRE = regexp.MustCompile(`^[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*
 func (r Reference) validateName() error {
 	switch r.Transport {
 	case Registry:
-		// containers/image's own parser: it refuses what the registry client
-		// would, and it is pure (no lookups).
-		if _, err := docker.ParseReference("//" + r.Name); err != nil {
+		// containers/image's reference grammar (a small package, so the
+		// daemon needs no registry client to check a name); the registry
+		// client also refuses a tag and a digest together.
+		named, err := reference.ParseNormalizedNamed(r.Name)
+		if err != nil {
 			return err
+		}
+		_, tagged := named.(reference.NamedTagged)
+		_, digested := named.(reference.Canonical)
+		if tagged && digested {
+			return errors.New("Docker references with both a tag and digest are currently not supported")
 		}
 		return nil
 	case OCIDir, OCIArchive:
@@ -245,26 +249,4 @@ func (r Reference) String() string {
 		return schemeRemoteImage + r.Remote + ":" + r.ImageRef()
 	}
 	return fmt.Sprintf("invalid-image-reference:%s", r.ImageRef())
-}
-
-// ContainersReference is the containers/image reference of the image. For the
-// OCI transports this resolves the path, so it fails when the directory (or the
-// archive's directory) does not exist.
-func (r Reference) ContainersReference() (types.ImageReference, error) {
-	var ref types.ImageReference
-	var err error
-	switch r.Transport {
-	case Registry:
-		ref, err = docker.ParseReference("//" + r.Name)
-	case OCIDir:
-		ref, err = layout.ParseReference(r.Name)
-	case OCIArchive:
-		ref, err = archive.ParseReference(r.Name)
-	default:
-		err = fmt.Errorf("unknown transport %q", r.Transport)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", r, err)
-	}
-	return ref, nil
 }

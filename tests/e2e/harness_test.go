@@ -49,7 +49,7 @@ func buildAndRun(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	for _, cmd := range []string{"strata", "stratad", "strata-compose"} {
+	for _, cmd := range []string{"strata", "stratad", "strata-compose", "strata-image-proxy"} {
 		build := exec.Command("go", "build", "-tags", "containers_image_openpgp", "-o", filepath.Join(dir, cmd), "./cmd/"+cmd)
 		build.Dir = root
 		if out, err := build.CombinedOutput(); err != nil {
