@@ -38,7 +38,7 @@ echo "fake strata $*"
 exit 0
 `
 
-// TestMain builds the stand-in daemon once for all tests.
+// TestMain builds the stand-in daemon and the real binaries once for all tests.
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "demo-test-")
 	if err != nil {
@@ -49,6 +49,8 @@ func TestMain(m *testing.M) {
 		{"standin", "../fixture/testdata/standin", standinEnv},
 		{"strata", "../../cmd/strata", realStrataEnv},
 		{"stratad", "../../cmd/stratad", realStratadEnv},
+		// stratad finds its image helper next to itself.
+		{"strata-image-proxy", "../../cmd/strata-image-proxy", ""},
 	} {
 		bin := filepath.Join(dir, b.name)
 		if out, err := exec.Command("go", "build", "-tags", "containers_image_openpgp", "-o", bin, b.pkg).CombinedOutput(); err != nil {
@@ -56,7 +58,9 @@ func TestMain(m *testing.M) {
 			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", b.name, err, out)
 			os.Exit(1)
 		}
-		os.Setenv(b.env, bin)
+		if b.env != "" {
+			os.Setenv(b.env, bin)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
