@@ -83,7 +83,7 @@ func deploymentDict(d *transactions.Deployment) dict {
 		"packages":                 dbus.MakeVariant([]string{}),
 		"requested-packages":       dbus.MakeVariant([]string{}),
 		"requested-local-packages": dbus.MakeVariant([]string{}),
-		"base-removals":            dbus.MakeVariant(baseRemovals(d.LayeredCommitMeta)),
+		"base-removals":            dbus.MakeVariant(baseRemovals(d.BaseRemovals)),
 		"requested-base-removals":  dbus.MakeVariant([]string{}),
 		"regenerate-initramfs":     dbus.MakeVariant(false),
 		// Features strata does not have, sent empty with rpm-ostree's
@@ -195,27 +195,14 @@ func deploymentDict(d *transactions.Deployment) dict {
 }
 
 // baseRemovals is rpm-ostree's base-removals: the base packages the layered
-// commit left out (recorded in its rpmostree.removed-base-packages as
-// NEVRAs), each as the av entry (sstsss) rpm-ostree's clients decode. It is
-// what was removed, where requested-base-removals is what was asked for
-// (an inactive request removes nothing). The commit's list also holds the
-// base packages that replacements (local or from repos) swapped out; those
-// names are still in the layered package list and are rpm-ostree's
-// replacements, not removals.
-func baseRemovals(layeredMeta map[string]any) []dbus.Variant {
+// commit removed (transactions tells them from replaced ones), each as the
+// av entry (sstsss) rpm-ostree's clients decode. It is what was removed,
+// where requested-base-removals is what was asked for (an inactive request
+// removes nothing).
+func baseRemovals(pkgs []nevra.Package) []dbus.Variant {
 	out := []dbus.Variant{}
-	present := map[string]bool{}
-	rows, _ := layeredMeta["rpmostree.rpmdb.pkglist"].([][5]string)
-	for _, r := range rows {
-		present[r[0]] = true
-	}
-	removed, _ := layeredMeta["rpmostree.removed-base-packages"].([]string)
-	for _, s := range removed {
-		p, err := nevra.Parse(s)
-		if err != nil || present[p.Name] {
-			continue // unparsable: not ours to fix here; present: replaced
-		}
-		out = append(out, dbus.MakeVariant(packageTuple{p.NEVRA(), p.Name, uint64(p.Epoch), p.Version, p.Release, p.Arch}))
+	for _, t := range packageTuples(pkgs) {
+		out = append(out, dbus.MakeVariant(t))
 	}
 	return out
 }

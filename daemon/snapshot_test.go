@@ -86,6 +86,7 @@ func TestDeploymentDictValues(t *testing.T) {
 			OverrideReplaceLocal: []string{"repl-2-1.noarch"}, OverrideCommit: "pin",
 		},
 		LayeredCommitMeta: map[string]any{"rpmostree.removed-base-packages": []string{"gone-1:1.0-1.x86_64"}},
+		BaseRemovals:      []nevra.Package{{Name: "gone", Epoch: 1, Version: "1.0", Release: "1", Arch: "x86_64"}},
 	}
 	got := deploymentDict(&d)
 	for key, want := range map[string]any{

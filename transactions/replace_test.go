@@ -42,7 +42,7 @@ func TestLocalReplacements(t *testing.T) {
 		},
 		"rpmostree.removed-base-packages": []string{"foo-1.0-1.x86_64", "bar-1.0-1.x86_64"},
 	}
-	got := localReplacements([]string{"foo-2.0-1.x86_64", "bar-0.9-1.x86_64", "absent-1-1.noarch"}, meta)
+	got := localReplacements([]string{"foo-2.0-1.x86_64", "bar-0.9-1.x86_64", "absent-1-1.noarch"}, readBaseChanges(meta))
 	var pairs []string
 	for _, r := range got {
 		pairs = append(pairs, r.Old.NEVRA()+" -> "+r.New.NEVRA())
@@ -51,7 +51,26 @@ func TestLocalReplacements(t *testing.T) {
 	if strings.Join(pairs, ",") != strings.Join(want, ",") {
 		t.Errorf("localReplacements = %v, want %v", pairs, want)
 	}
-	if got := localReplacements([]string{"foo-2.0-1.x86_64"}, nil); got != nil {
+	if got := localReplacements([]string{"foo-2.0-1.x86_64"}, readBaseChanges(nil)); got != nil {
+		t.Errorf("without a layered commit: %v, want none", got)
+	}
+}
+
+// base-removals lists what the layered commit removed and nothing
+// replaced: a replaced package is a replacement, not a removal.
+func TestBaseRemovals(t *testing.T) {
+	meta := map[string]any{
+		"rpmostree.rpmdb.pkglist":         [][5]string{{"foo", "0", "2.0", "1", "x86_64"}},
+		"rpmostree.removed-base-packages": []string{"foo-1.0-1.x86_64", "gone-1.0-1.noarch"},
+	}
+	var got []string
+	for _, p := range readBaseChanges(meta).removals() {
+		got = append(got, p.NEVRA())
+	}
+	if strings.Join(got, ",") != "gone-1.0-1.noarch" {
+		t.Errorf("removals = %v, want [gone-1.0-1.noarch]", got)
+	}
+	if got := readBaseChanges(nil).removals(); got != nil {
 		t.Errorf("without a layered commit: %v, want none", got)
 	}
 }

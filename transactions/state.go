@@ -95,28 +95,85 @@ type Deployment struct {
 	// replace FILE.rpm) replace in this deployment, read the same way; an
 	// inactive request (the base lacks the package) has none.
 	LocalReplacements []Replacement
+	// BaseRemovals are the base packages the layered commit left out and
+	// nothing replaces (rpm-ostree's base-removals): what was removed, where
+	// Origin.OverrideRemove is what was asked for.
+	BaseRemovals []nevra.Package
 }
 
 // Replacement is a base package (Old) replaced by another version (New).
 type Replacement struct{ New, Old nevra.Package }
 
+// baseChanges is what a layered commit did to its base's packages, by
+// name: the packages it holds now and the base packages it records as
+// removed (rpmostree.removed-base-packages; replaced ones included). A base
+// commit need not carry a package list, so this is all there is to go on.
+type baseChanges struct {
+	current map[string]nevra.Package
+	removed []nevra.Package // in the commit's order
+}
+
+// readBaseChanges reads a layered commit's metadata once for the removals
+// and both kinds of replacements. A commit that removed nothing replaced
+// nothing either, so its package list is left unread.
+func readBaseChanges(layeredMeta map[string]any) baseChanges {
+	var c baseChanges
+	names, _ := layeredMeta["rpmostree.removed-base-packages"].([]string)
+	for _, s := range names {
+		if p, err := nevra.Parse(s); err == nil {
+			c.removed = append(c.removed, p)
+		}
+	}
+	if len(c.removed) == 0 {
+		return c
+	}
+	rows, _ := layeredMeta["rpmostree.rpmdb.pkglist"].([][5]string)
+	pkgs, _ := rpmdb.ParsePkgList(rows)
+	c.current = make(map[string]nevra.Package, len(pkgs))
+	for _, p := range pkgs {
+		c.current[p.Name] = p
+	}
+	return c
+}
+
+// removals are the removed base packages no other version took the place
+// of.
+func (c baseChanges) removals() []nevra.Package {
+	var out []nevra.Package
+	for _, p := range c.removed {
+		if _, replaced := c.current[p.Name]; !replaced {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// replacementOf is the replacement of the base package name, if the
+// layered commit swapped it for another version.
+func (c baseChanges) replacementOf(name string) (Replacement, bool) {
+	n, okNew := c.current[name]
+	if !okNew {
+		return Replacement{}, false
+	}
+	for _, o := range c.removed {
+		if o.Name == name && nevra.Compare(o, n) != 0 {
+			return Replacement{New: n, Old: o}, true
+		}
+	}
+	return Replacement{}, false
+}
+
 // remoteReplacements finds, for the packages the origin's repo
-// replacements name, the new version in the layered commit's package list
-// and the base one among the base packages it records as removed (a base
-// commit need not carry a package list).
-func remoteReplacements(entries []string, layeredMeta map[string]any) map[string][]Replacement {
-	if len(entries) == 0 || layeredMeta == nil {
-		return nil
-	}
+// replacements name, the new and the base version.
+func remoteReplacements(entries []string, c baseChanges) map[string][]Replacement {
 	rs, err := parseRepoReplacements(entries)
-	if err != nil {
+	if err != nil || len(rs) == 0 {
 		return nil
 	}
-	newPkgs, oldPkgs := replacementSides(layeredMeta)
 	out := map[string][]Replacement{}
 	for _, r := range rs {
 		for _, name := range r.Packages {
-			if rep, ok := replacementOf(name, newPkgs, oldPkgs); ok {
+			if rep, ok := c.replacementOf(name); ok {
 				out["repo="+r.Repo] = append(out["repo="+r.Repo], rep)
 			}
 		}
@@ -126,52 +183,18 @@ func remoteReplacements(entries []string, layeredMeta map[string]any) map[string
 
 // localReplacements is remoteReplacements for the origin's local
 // replacements, given as the NEVRAs of the replacing RPMs.
-func localReplacements(nevras []string, layeredMeta map[string]any) []Replacement {
-	if len(nevras) == 0 || layeredMeta == nil {
-		return nil
-	}
-	newPkgs, oldPkgs := replacementSides(layeredMeta)
+func localReplacements(nevras []string, c baseChanges) []Replacement {
 	var out []Replacement
 	for _, s := range nevras {
 		p, err := nevra.Parse(s)
 		if err != nil {
 			continue
 		}
-		if rep, ok := replacementOf(p.Name, newPkgs, oldPkgs); ok {
+		if rep, ok := c.replacementOf(p.Name); ok {
 			out = append(out, rep)
 		}
 	}
 	return out
-}
-
-// replacementSides reads, by name, the layered commit's packages and the
-// base packages it records as removed: a replacement's new and old sides.
-func replacementSides(layeredMeta map[string]any) (newPkgs, oldPkgs map[string]nevra.Package) {
-	rows, _ := layeredMeta["rpmostree.rpmdb.pkglist"].([][5]string)
-	pkgs, _ := rpmdb.ParsePkgList(rows)
-	newPkgs = map[string]nevra.Package{}
-	for _, p := range pkgs {
-		newPkgs[p.Name] = p
-	}
-	oldPkgs = map[string]nevra.Package{}
-	removed, _ := layeredMeta["rpmostree.removed-base-packages"].([]string)
-	for _, s := range removed {
-		if p, err := nevra.Parse(s); err == nil {
-			oldPkgs[p.Name] = p
-		}
-	}
-	return newPkgs, oldPkgs
-}
-
-// replacementOf is the replacement of the base package name, if the
-// layered commit swapped it for another version.
-func replacementOf(name string, newPkgs, oldPkgs map[string]nevra.Package) (Replacement, bool) {
-	o, okOld := oldPkgs[name]
-	n, okNew := newPkgs[name]
-	if okOld && okNew && nevra.Compare(o, n) != 0 {
-		return Replacement{New: n, Old: o}, true
-	}
-	return Replacement{}, false
 }
 
 // Signature is one verified GPG signature of a commit, as libostree
@@ -270,8 +293,10 @@ func describeDeployment(s Sysroot, repo Repo, d *ostree.Deployment) Deployment {
 			InitramfsEtc:           o.InitramfsEtc(),
 		}
 		out.Origin.CustomURL, out.Origin.CustomDescription = o.CustomOrigin()
-		out.RemoteReplacements = remoteReplacements(out.Origin.OverrideReplace, out.LayeredCommitMeta)
-		out.LocalReplacements = localReplacements(out.Origin.OverrideReplaceLocal, out.LayeredCommitMeta)
+		changes := readBaseChanges(out.LayeredCommitMeta)
+		out.BaseRemovals = changes.removals()
+		out.RemoteReplacements = remoteReplacements(out.Origin.OverrideReplace, changes)
+		out.LocalReplacements = localReplacements(out.Origin.OverrideReplaceLocal, changes)
 		describePendingBase(repo, o, &out)
 		describeSignatures(repo, &out)
 	}
