@@ -393,20 +393,17 @@ func (r *Repo) DirMeta(checksum string) (uid, gid, mode uint32, err error) {
 // and in set are removed, then set's entries added as strings; everything
 // else (signatures, say) is kept. It writes outside any transaction.
 func (r *Repo) EditDetachedMetadata(ctx context.Context, commit string, set map[string]string, drop []string) error {
-	if err := r.check(); err != nil {
-		return err
-	}
 	what := "updating detached metadata of " + commit
-	ccsum := C.CString(commit)
-	defer C.free(unsafe.Pointer(ccsum))
-	var old *C.GVariant
-	var gerr *C.GError
-	if C.strata_read_detached(r.ptr, ccsum, &old, &gerr) == 0 {
-		return fmt.Errorf("%s: %w", what, takeError(gerr))
+	old, err := r.readDetached(commit)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	if old != nil {
 		defer C.g_variant_unref(old)
 	}
+	ccsum := C.CString(commit)
+	defer C.free(unsafe.Pointer(ccsum))
+	var gerr *C.GError
 	keys := make([]string, 0, len(set))
 	for k := range set {
 		keys = append(keys, k)

@@ -49,20 +49,17 @@ func (r *Repo) CommitObject(commit string) ([]byte, error) {
 // values, keeping every other key (GPG signatures, say). It writes outside
 // any transaction, as `ostree sign` does.
 func (r *Repo) SetDetachedByteArrays(ctx context.Context, commit, key string, values [][]byte) error {
-	if err := r.check(); err != nil {
-		return err
-	}
 	what := "writing " + key + " to the detached metadata of " + commit
-	ccsum := C.CString(commit)
-	defer C.free(unsafe.Pointer(ccsum))
-	var old *C.GVariant
-	var gerr *C.GError
-	if C.strata_read_detached(r.ptr, ccsum, &old, &gerr) == 0 {
-		return fmt.Errorf("%s: %w", what, takeError(gerr))
+	old, err := r.readDetached(commit)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	if old != nil {
 		defer C.g_variant_unref(old)
 	}
+	ccsum := C.CString(commit)
+	defer C.free(unsafe.Pointer(ccsum))
+	var gerr *C.GError
 	n := len(values)
 	ptrSize, lenSize := C.size_t(unsafe.Sizeof(unsafe.Pointer(nil))), C.size_t(unsafe.Sizeof(C.gsize(0)))
 	items := (*[1 << 20]unsafe.Pointer)(C.malloc(ptrSize * C.size_t(n+1)))[: n+1 : n+1]
