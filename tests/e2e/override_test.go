@@ -10,23 +10,31 @@ import (
 	"github.com/strata-os/strata/tests/fixture"
 )
 
-// TestOverrideReplaceAndReset: a local build of a base package replaces it in
-// a new deployment; reset brings the base's version back.
-func TestOverrideReplaceAndReset(t *testing.T) {
-	e := newLayeringEnv(t)
-	pkgs, err := fixture.BuildPackages(e.ctx, t.TempDir(), []fixture.Package{{
+// demoTools11 builds, in dir, demo-tools 1.1: a newer build of the base's
+// demo-tools 1.0 whose demo-tool prints says and whose README reads readme.
+// It returns the RPM's path.
+func (e *env) demoTools11(dir, says, readme string) string {
+	e.t.Helper()
+	pkgs, err := fixture.BuildPackages(e.ctx, dir, []fixture.Package{{
 		Name: "demo-tools", Version: "1.1",
 		Install: `mkdir -p %{buildroot}/usr/bin %{buildroot}/usr/share/demo-tools
-printf '#!/bin/sh\necho "demo-tool 1.1"\n' > %{buildroot}/usr/bin/demo-tool
+printf '#!/bin/sh\necho "` + says + `"\n' > %{buildroot}/usr/bin/demo-tool
 chmod 0755 %{buildroot}/usr/bin/demo-tool
-echo 'Tools, replaced.' > %{buildroot}/usr/share/demo-tools/README
+echo '` + readme + `' > %{buildroot}/usr/share/demo-tools/README
 `,
 		Files: "/usr/bin/demo-tool\n/usr/share/demo-tools\n",
 	}})
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
-	rpm := pkgs["demo-tools-1.1-1.noarch.rpm"]
+	return pkgs["demo-tools-1.1-1.noarch.rpm"]
+}
+
+// TestOverrideReplaceAndReset: a local build of a base package replaces it in
+// a new deployment; reset brings the base's version back.
+func TestOverrideReplaceAndReset(t *testing.T) {
+	e := newLayeringEnv(t)
+	rpm := e.demoTools11(t.TempDir(), "demo-tool 1.1", "Tools, replaced.")
 	e.mustStrata("override", "replace", rpm)
 	dir := e.deploymentDir(0)
 	e.expectRPMs(dir, []string{"demo-tools-1.1-1.noarch"}, []string{"demo-tools-1.0-1.noarch"})

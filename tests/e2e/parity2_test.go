@@ -381,26 +381,13 @@ func TestInitramfsRegeneration(t *testing.T) {
 // RemoteOverrides: lines say so; `override reset` goes back to the base.
 func TestOverrideReplaceFromRepo(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	built, err := fixture.BuildPackages(e.ctx, filepath.Join(e.dir, "updates-build"), []fixture.Package{{
-		Name: "demo-tools", Version: "1.1",
-		Install: `mkdir -p %{buildroot}/usr/bin %{buildroot}/usr/share/demo-tools
-printf '#!/bin/sh\necho "demo-tool 1.1"\n' > %{buildroot}/usr/bin/demo-tool
-chmod 0755 %{buildroot}/usr/bin/demo-tool
-echo 'Tools from the updates repo.' > %{buildroot}/usr/share/demo-tools/README
-`,
-		Files: "/usr/bin/demo-tool\n/usr/share/demo-tools\n",
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	built := e.demoTools11(filepath.Join(e.dir, "updates-build"), "demo-tool 1.1", "Tools from the updates repo.")
 	repoDir := filepath.Join(e.dir, "updates")
 	if err := os.MkdirAll(repoDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for name, path := range built {
-		if err := os.Rename(path, filepath.Join(repoDir, name)); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.Rename(built, filepath.Join(repoDir, filepath.Base(built))); err != nil {
+		t.Fatal(err)
 	}
 	if err := fixture.CreateRepo(e.ctx, repoDir); err != nil {
 		t.Fatal(err)

@@ -6,25 +6,6 @@ import (
 	"github.com/strata-os/strata/tests/fixture"
 )
 
-// replacementTools builds demo-tools 1.1, a local replacement for the base's
-// demo-tools 1.0 (upstream's foo 2.0), and returns its path.
-func (e *env) replacementTools() string {
-	e.t.Helper()
-	pkgs, err := fixture.BuildPackages(e.ctx, e.t.TempDir(), []fixture.Package{{
-		Name: "demo-tools", Version: "1.1",
-		Install: `mkdir -p %{buildroot}/usr/bin %{buildroot}/usr/share/demo-tools
-printf '#!/bin/sh\necho "demo-tools-1.1-1.noarch"\n' > %{buildroot}/usr/bin/demo-tool
-chmod 0755 %{buildroot}/usr/bin/demo-tool
-echo 'Tools, replaced.' > %{buildroot}/usr/share/demo-tools/README
-`,
-		Files: "/usr/bin/demo-tool\n/usr/share/demo-tools\n",
-	}})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return pkgs["demo-tools-1.1-1.noarch.rpm"]
-}
-
 // Ported from rpm-ostree's tests/vmcheck/test-reset.sh on one host. The
 // setup layers a repo package (upstream's bar: demo-extra) and a local one
 // (baz: demo-local) and replaces a base package locally (foo 2.0: demo-tools
@@ -51,7 +32,7 @@ func TestUpstreamReset(t *testing.T) {
 	local := e.pkgs.Packages[fixture.LocalPackageFile]
 
 	// "ok setup".
-	e.mustStrata("override", "replace", "--install", "demo-extra", "--install", local, e.replacementTools())
+	e.mustStrata("override", "replace", "--install", "demo-extra", "--install", local, e.demoTools11(t.TempDir(), "demo-tools-1.1-1.noarch", "Tools, replaced."))
 	expect("setup", 1, 1, 1, 1)
 
 	// "ok reset overlays".
