@@ -63,12 +63,8 @@ func setup(m *testing.M) (int, error) {
 			return 0, err
 		}
 		defer os.RemoveAll(tmp)
-		for _, cmd := range []string{"strata", "stratad"} {
-			build := exec.Command("go", "build", "-tags", "containers_image_openpgp", "-o", filepath.Join(tmp, cmd), "./cmd/"+cmd)
-			build.Dir = bins.root
-			if out, err := build.CombinedOutput(); err != nil {
-				return 0, fmt.Errorf("building %s: %v\n%s", cmd, err, out)
-			}
+		if err := fixture.BuildCommands(tmp, "strata", "stratad"); err != nil {
+			return 0, err
 		}
 		dir = tmp
 	}

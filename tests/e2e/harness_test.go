@@ -49,12 +49,8 @@ func buildAndRun(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	for _, cmd := range []string{"strata", "stratad", "strata-compose", "strata-image-proxy"} {
-		build := exec.Command("go", "build", "-tags", "containers_image_openpgp", "-o", filepath.Join(dir, cmd), "./cmd/"+cmd)
-		build.Dir = root
-		if out, err := build.CombinedOutput(); err != nil {
-			return 0, fmt.Errorf("building %s: %v\n%s", cmd, err, out)
-		}
+	if err := fixture.BuildCommands(dir, "strata", "stratad", "strata-compose", "strata-image-proxy"); err != nil {
+		return 0, err
 	}
 	bins.strata = filepath.Join(dir, "strata")
 	bins.stratad = filepath.Join(dir, "stratad")
